@@ -1,0 +1,122 @@
+// Package coordtest provides test doubles for the coordinator's interfaces:
+// an in-memory Store with fault switches. It is for tests only and must never
+// be wired into a server.
+package coordtest
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+
+	"github.com/ringstore/ringstore/version"
+)
+
+// MemStore is an in-memory coordinator.Store. Safe for concurrent use.
+type MemStore struct {
+	// SlotOf maps a key to its slot; it must agree with ring.Slot for tests
+	// that list keys by slot.
+	SlotOf func(key []byte) uint16
+
+	mu   sync.Mutex
+	data map[string]version.Siblings // guarded by mu; key = db byte + key
+	// FailGets and FailMerges make the next calls fail, for fault tests.
+	FailGets, FailMerges int
+	Merges               int // count of Merge calls
+}
+
+// NewMemStore returns an empty store.
+func NewMemStore(slotOf func([]byte) uint16) *MemStore {
+	return &MemStore{SlotOf: slotOf, data: map[string]version.Siblings{}}
+}
+
+// ErrInjected is returned by injected faults.
+var ErrInjected = errors.New("coordtest: injected fault")
+
+func memKey(db int, key []byte) string { return string(append([]byte{byte(db)}, key...)) }
+
+// Get implements coordinator.Store.
+func (m *MemStore) Get(db int, key []byte) (version.Siblings, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.FailGets > 0 {
+		m.FailGets--
+		return nil, ErrInjected
+	}
+	return clone(m.data[memKey(db, key)]), nil
+}
+
+// Merge implements coordinator.Store.
+func (m *MemStore) Merge(db int, key []byte, in version.Siblings) (version.Siblings, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.Merges++
+	if m.FailMerges > 0 {
+		m.FailMerges--
+		return nil, ErrInjected
+	}
+	k := memKey(db, key)
+	out := version.Merge(m.data[k], clone(in))
+	m.data[k] = out
+	return clone(out), nil
+}
+
+// ScanSlot implements coordinator.Store.
+func (m *MemStore) ScanSlot(db int, slot uint16, after []byte, fn func(key []byte, sib version.Siblings) bool) error {
+	m.mu.Lock()
+	var keys []string
+	for k := range m.data {
+		if int(k[0]) == db && m.SlotOf([]byte(k[1:])) == slot && (after == nil || bytes.Compare([]byte(k[1:]), after) > 0) {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	recs := make([]version.Siblings, len(keys))
+	for i, k := range keys {
+		recs[i] = clone(m.data[k])
+	}
+	m.mu.Unlock()
+	for i, k := range keys {
+		if !fn([]byte(k[1:]), recs[i]) {
+			break
+		}
+	}
+	return nil
+}
+
+// FlushDB implements coordinator.Store.
+func (m *MemStore) FlushDB(db int) error {
+	if db < 0 || db > 255 {
+		return fmt.Errorf("coordtest: db %d out of range", db)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for k := range m.data {
+		if int(k[0]) == db {
+			delete(m.data, k)
+		}
+	}
+	return nil
+}
+
+// FlushAll implements coordinator.Store.
+func (m *MemStore) FlushAll() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	clear(m.data)
+	return nil
+}
+
+func clone(s version.Siblings) version.Siblings {
+	if s == nil {
+		return nil
+	}
+	out := make(version.Siblings, len(s))
+	for i, v := range s {
+		v.Clock = slices.Clone(v.Clock)
+		v.Value = bytes.Clone(v.Value)
+		out[i] = v
+	}
+	return out
+}

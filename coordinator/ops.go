@@ -1,0 +1,202 @@
+package coordinator
+
+import (
+	"context"
+
+	"github.com/ringstore/ringstore/version"
+)
+
+// Value is what a plain Redis command sees of a key: the last writer among
+// its live siblings.
+type Value struct {
+	Kind     version.Kind
+	Data     []byte
+	ExpireAt int64 // Unix ms; 0 means no expiry
+}
+
+// Op says what an Update does to its key.
+type Op int
+
+const (
+	Keep   Op = iota // write nothing
+	Put              // write Change.Value as the key's new version
+	Delete           // write a tombstone
+)
+
+// Change is an Update function's decision.
+type Change struct {
+	Op    Op
+	Value Value
+}
+
+// read returns the key's siblings as known here. (With replicas it will be a
+// quorum read with read repair.)
+func (c *Coordinator) read(ctx context.Context, db int, key []byte) (version.Siblings, error) {
+	if err := c.checkDB(db); err != nil {
+		return nil, err
+	}
+	if err := ctxErr(ctx); err != nil {
+		return nil, err
+	}
+	return c.store.Get(db, key)
+}
+
+// write stores v as a version that supersedes every version in known.
+func (c *Coordinator) write(ctx context.Context, db int, key []byte, known version.Siblings, v Value, tombstone bool) error {
+	if err := ctxErr(ctx); err != nil {
+		return err
+	}
+	ts := c.nextTimestamp()
+	nv := version.Version{
+		Clock:     known.Clock().Increment(c.cfg.NodeID, ts),
+		Timestamp: ts,
+		Writer:    c.cfg.NodeID,
+		ExpireAt:  v.ExpireAt,
+		Tombstone: tombstone,
+		Kind:      v.Kind,
+		Value:     v.Data,
+	}
+	if tombstone {
+		nv.ExpireAt, nv.Kind, nv.Value = 0, 0, nil
+	}
+	_, err := c.store.Merge(db, key, version.Siblings{nv})
+	return err
+}
+
+func visible(sib version.Siblings, now int64) (Value, bool) {
+	v, ok := sib.Visible(now)
+	if !ok {
+		return Value{}, false
+	}
+	return Value{Kind: v.Kind, Data: v.Value, ExpireAt: v.ExpireAt}, true
+}
+
+// Get returns the key's visible value: the last writer among its siblings,
+// unless that is a delete or has expired.
+func (c *Coordinator) Get(ctx context.Context, db int, key []byte) (Value, bool, error) {
+	sib, err := c.read(ctx, db, key)
+	if err != nil {
+		return Value{}, false, err
+	}
+	v, ok := visible(sib, c.NowMillis())
+	return v, ok, nil
+}
+
+// Set writes v as the key's new value, superseding every version this node
+// knows of (a blind write: Redis SET without options).
+func (c *Coordinator) Set(ctx context.Context, db int, key []byte, v Value) error {
+	sib, err := c.read(ctx, db, key)
+	if err != nil {
+		return err
+	}
+	return c.write(ctx, db, key, sib, v, false)
+}
+
+// Del deletes the key by writing a tombstone and reports whether a value was
+// visible before.
+func (c *Coordinator) Del(ctx context.Context, db int, key []byte) (bool, error) {
+	existed := false
+	err := c.Update(ctx, db, key, func(_ Value, ok bool) (Change, error) {
+		existed = ok
+		if !ok {
+			return Change{Op: Keep}, nil
+		}
+		return Change{Op: Delete}, nil
+	})
+	return existed, err
+}
+
+// Update runs fn on the key's visible value (ok=false when absent) under the
+// key's lock and applies the Change it returns. An error from fn is returned
+// unchanged and nothing is written. fn must not block.
+func (c *Coordinator) Update(ctx context.Context, db int, key []byte, fn func(cur Value, ok bool) (Change, error)) error {
+	if err := c.checkDB(db); err != nil {
+		return err
+	}
+	m := c.locks.lock(db, key)
+	defer m.Unlock()
+	sib, err := c.read(ctx, db, key)
+	if err != nil {
+		return err
+	}
+	cur, ok := visible(sib, c.NowMillis())
+	ch, err := fn(cur, ok)
+	if err != nil {
+		return err
+	}
+	switch ch.Op {
+	case Put:
+		return c.write(ctx, db, key, sib, ch.Value, false)
+	case Delete:
+		return c.write(ctx, db, key, sib, Value{}, true)
+	}
+	return nil
+}
+
+// ErrBadContext is returned for a context token that is malformed.
+var ErrBadContext = version.ErrBadContext
+
+// GetContext returns the key's live siblings and the context token that a
+// SetContext or DeleteContext must pass to supersede exactly them. The token
+// is empty when the key has no versions at all.
+func (c *Coordinator) GetContext(ctx context.Context, db int, key []byte) (string, []Value, error) {
+	sib, err := c.read(ctx, db, key)
+	if err != nil {
+		return "", nil, err
+	}
+	if len(sib) == 0 {
+		return "", nil, nil
+	}
+	var vals []Value
+	for _, v := range sib.Live(c.NowMillis()) {
+		vals = append(vals, Value{Kind: v.Kind, Data: v.Value, ExpireAt: v.ExpireAt})
+	}
+	return version.EncodeContext(sib.Clock()), vals, nil
+}
+
+// SetContext writes v superseding exactly the versions token covers; versions
+// written since the read that produced token stay as siblings.
+func (c *Coordinator) SetContext(ctx context.Context, db int, key []byte, token string, v Value) error {
+	known, err := contextSiblings(token)
+	if err != nil {
+		return err
+	}
+	if err := c.checkDB(db); err != nil {
+		return err
+	}
+	return c.write(ctx, db, key, known, v, false)
+}
+
+// DeleteContext writes a tombstone superseding exactly the versions token
+// covers and reports whether any live sibling was covered.
+func (c *Coordinator) DeleteContext(ctx context.Context, db int, key []byte, token string) (bool, error) {
+	known, err := contextSiblings(token)
+	if err != nil {
+		return false, err
+	}
+	sib, err := c.read(ctx, db, key)
+	if err != nil {
+		return false, err
+	}
+	covered := false
+	now := c.NowMillis()
+	for _, v := range sib {
+		if v.Live(now) && known.Clock().Descends(v.Clock) {
+			covered = true
+		}
+	}
+	return covered, c.write(ctx, db, key, known, Value{}, true)
+}
+
+// contextSiblings turns a token into a stand-in sibling set whose merged
+// clock is the token's clock.
+func contextSiblings(token string) (version.Siblings, error) {
+	if token == "" {
+		return nil, nil
+	}
+	clk, err := version.DecodeContext(token)
+	if err != nil {
+		return nil, err
+	}
+	return version.Siblings{{Clock: clk}}, nil
+}
