@@ -1,0 +1,3 @@
+package resp
+
+func (srv *Server) stringCommands() []*command { return nil }
