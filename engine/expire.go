@@ -1,0 +1,186 @@
+package engine
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/ringstore/ringstore/version"
+)
+
+// expireLoop runs an expiry cycle every ExpireInterval until Close.
+func (s *Store) expireLoop() {
+	t := time.NewTicker(s.cfg.ExpireInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+			s.expireCycle()
+		}
+	}
+}
+
+// expireTask is a record an expiry cycle decided to rewrite or remove.
+type expireTask struct {
+	db    int
+	key   []byte // pebble key
+	raw   []byte // the record as examined; the action applies only if unchanged
+	next  []byte // the rewritten record, or nil to remove it
+	drops bool   // the action drops expired value bytes
+}
+
+// expireCycle examines up to ExpireBudget records, continuing from where the
+// previous cycle stopped and wrapping around at the end of the data, so that
+// successive cycles walk every slot in turn. In each record it turns expired
+// values into tombstones that keep their clocks (an older copy of the value
+// arriving later is then dominated, not resurrected) and removes records all
+// of whose versions have been dead for TombstoneGrace. It reads through an
+// iterator without locks and then applies each action under the key's lock,
+// only if the record is still exactly as examined.
+func (s *Store) expireCycle() {
+	s.expireMu.Lock()
+	defer s.expireMu.Unlock()
+	s.stats.expireCycles.Add(1)
+	nowMs := s.cfg.Now().UnixMilli()
+	graceMs := s.cfg.TombstoneGrace.Milliseconds()
+
+	lower := []byte{nsData}
+	if s.expireCursor != nil {
+		// A fresh slice: the cursor is rewritten while iter still uses lower.
+		lower = append(bytes.Clone(s.expireCursor), 0)
+	}
+	iter, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: []byte{nsData + 1}})
+	if err != nil {
+		s.log.Error("expiry cycle: new iterator", "err", err)
+		return
+	}
+	var tasks []expireTask
+	examined := 0
+	valid := iter.First()
+	for ; valid && examined < s.cfg.ExpireBudget; valid = iter.Next() {
+		k := iter.Key()
+		db, key, ok := parseDataKey(k)
+		if !ok {
+			continue
+		}
+		examined++
+		s.expireCursor = append(s.expireCursor[:0], k...)
+		raw, err := iter.ValueAndErr()
+		if err != nil {
+			break
+		}
+		sib, err := version.Decode(raw) // aliases raw only during this step
+		if err != nil {
+			// Warn once; every later pass would repeat it.
+			level := slog.LevelDebug
+			if s.stats.corruptRecords.Add(1) == 1 {
+				level = slog.LevelWarn
+			}
+			s.log.Log(context.Background(), level, "expiry: corrupt record left in place", "db", db, "key", key, "err", err)
+			continue
+		}
+		next, remove, drops := planExpiry(sib, nowMs, graceMs)
+		if next == nil && !remove {
+			continue
+		}
+		t := expireTask{db: db, key: bytes.Clone(k), raw: bytes.Clone(raw), drops: drops}
+		if !remove {
+			t.next = next.AppendBinary(nil)
+		}
+		tasks = append(tasks, t)
+	}
+	if !valid && iter.Error() == nil {
+		s.expireCursor = nil // reached the end: wrap around
+	}
+	if err := errors.Join(iter.Error(), iter.Close()); err != nil {
+		s.log.Error("expiry cycle: iterate", "err", err)
+	}
+	s.stats.expireExamined.Add(uint64(examined))
+	for i := range tasks {
+		s.applyExpiry(&tasks[i])
+	}
+}
+
+// planExpiry decides what expiry does to a record at nowMs: next is the
+// record with every expired value turned into a tombstone (nil if there is
+// none), remove says every version is dead and has been for graceMs, and
+// drops says expired value bytes go away.
+//
+// A version is dead from its HLC timestamp (a tombstone) or its expiry,
+// whichever is later, so that a value that expired long after it was written
+// still keeps a tombstone for the full grace period.
+func planExpiry(sib version.Siblings, nowMs, graceMs int64) (next version.Siblings, remove, drops bool) {
+	remove = len(sib) > 0
+	for i := range sib {
+		v := &sib[i]
+		if v.Live(nowMs) {
+			remove = false
+			continue
+		}
+		if !v.Tombstone {
+			drops = true
+		}
+		if max(v.Timestamp.Millis(), v.ExpireAt) > nowMs-graceMs {
+			remove = false
+		}
+	}
+	if remove || !drops {
+		return nil, remove, drops
+	}
+	next = make(version.Siblings, len(sib))
+	for i, v := range sib {
+		if !v.Tombstone && !v.Live(nowMs) {
+			// Same clock, timestamp and writer: the order among siblings and
+			// every dominance relation stay as they were.
+			v.Tombstone = true
+			v.Value = nil
+		}
+		next[i] = v
+	}
+	return next, false, true
+}
+
+// applyExpiry performs t under the key's lock if the record is unchanged.
+func (s *Store) applyExpiry(t *expireTask) {
+	_, key, _ := parseDataKey(t.key)
+	mu := s.stripeFor(t.db, key)
+	mu.Lock()
+	defer mu.Unlock()
+	val, closer, err := s.db.Get(t.key)
+	if errors.Is(err, pebble.ErrNotFound) {
+		s.stats.expireSkipped.Add(1)
+		return
+	}
+	if err != nil {
+		s.log.Error("expiry: read", "db", t.db, "key", key, "err", err)
+		return
+	}
+	same := bytes.Equal(val, t.raw)
+	closer.Close()
+	if !same {
+		s.stats.expireSkipped.Add(1)
+		return
+	}
+	// Losing one of these writes in a crash only brings back a record that is
+	// already dead, so they need no sync.
+	if t.next == nil {
+		err = s.db.Delete(t.key, pebble.NoSync)
+	} else {
+		err = s.db.Set(t.key, t.next, pebble.NoSync)
+	}
+	if err != nil {
+		s.log.Error("expiry: write", "db", t.db, "key", key, "err", err)
+		return
+	}
+	if t.drops {
+		s.stats.expiredPurged.Add(1)
+	}
+	if t.next == nil {
+		s.stats.tombstonesPurged.Add(1)
+	}
+}

@@ -1,0 +1,438 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/bloom"
+	"github.com/ringstore/ringstore/version"
+)
+
+// ErrClosed is returned by every method of a Store after Close.
+var ErrClosed = errors.New("engine: closed")
+
+// ErrDBRange is wrapped by errors for a db outside [0, Config.Databases).
+var ErrDBRange = errors.New("engine: db index out of range")
+
+// numStripes is the number of per-key write locks. Two keys share a lock only
+// when their hashes collide modulo numStripes, which costs a little
+// parallelism and never correctness.
+const numStripes = 1024
+
+// stripe is a mutex padded to a cache line so that neighbours do not
+// false-share.
+type stripe struct {
+	sync.Mutex
+	_ [64 - 8]byte
+}
+
+// Store is a pebble database of sibling sets, one record per (db, key), plus
+// hints and node metadata. All methods are safe for concurrent use. Slices
+// passed in are not retained; slices returned belong to the caller.
+type Store struct {
+	cfg  Config
+	log  *slog.Logger
+	db   *pebble.DB
+	wo   *pebble.WriteOptions // for data and hint writes, per cfg.Fsync
+	seed maphash.Seed
+	gate gate
+
+	locks [numStripes]stripe // serialize read-merge-write per key
+
+	bufs sync.Pool // of *buffer, for pebble keys and encoded records
+
+	stats counters
+
+	hintMu     sync.Mutex     // guards hintCounts
+	hintCounts map[string]int // hints stored per target
+	hintSeq    atomic.Uint64  // last hint sequence number handed out
+
+	expireMu     sync.Mutex // serializes expiry cycles; guards expireCursor
+	expireCursor []byte     // pebble key of the last record examined; nil = start
+
+	stop chan struct{} // closed by Close to stop the background goroutines
+	wg   sync.WaitGroup
+
+	closeMu sync.Mutex // guards closed
+	closed  bool
+}
+
+type buffer struct{ b []byte }
+
+// maxPooledBuffer is the largest buffer returned to the pool, so that one huge
+// value does not stay pinned in it.
+const maxPooledBuffer = 64 << 10
+
+func (s *Store) getBuf() *buffer { return s.bufs.Get().(*buffer) }
+
+func (s *Store) putBuf(b *buffer) {
+	if cap(b.b) <= maxPooledBuffer {
+		b.b = b.b[:0]
+		s.bufs.Put(b)
+	}
+}
+
+// Open opens (creating if needed) the store described by cfg: it fills
+// defaults for zero fields, validates, opens pebble and starts the background
+// expiry goroutine (and, under FsyncEverySec, the once-a-second WAL sync).
+func Open(cfg Config) (*Store, error) {
+	cfg.fillDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	log := cfg.Logger.With("component", "engine")
+
+	cache := pebble.NewCache(cfg.CacheSize)
+	defer cache.Unref() // pebble holds its own reference while open
+	opts := &pebble.Options{
+		FS:                         cfg.FS,
+		Cache:                      cache,
+		MemTableSize:               cfg.MemTableSize,
+		FormatMajorVersion:         pebble.FormatNewest,
+		Logger:                     pebbleLogger{log},
+		CompactionConcurrencyRange: func() (int, int) { return 1, 2 },
+	}
+	for i := range opts.Levels {
+		opts.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
+	}
+	db, err := pebble.Open(cfg.Dir, opts)
+	if err != nil {
+		return nil, fmt.Errorf("engine: open %s: %w", cfg.Dir, err)
+	}
+
+	s := &Store{
+		cfg:  cfg,
+		log:  log,
+		db:   db,
+		wo:   pebble.NoSync,
+		seed: maphash.MakeSeed(),
+		gate: gate{drained: make(chan struct{})},
+		stop: make(chan struct{}),
+	}
+	if cfg.Fsync == FsyncAlways {
+		s.wo = pebble.Sync
+	}
+	s.bufs.New = func() any { return &buffer{b: make([]byte, 0, 256)} }
+	if err := s.loadHints(); err != nil {
+		return nil, errors.Join(err, db.Close())
+	}
+
+	s.wg.Go(s.expireLoop)
+	if cfg.Fsync == FsyncEverySec {
+		s.wg.Go(s.syncLoop)
+	}
+	return s, nil
+}
+
+// Close stops the background goroutines and waits for them and for calls in
+// progress (a ScanSlot callback included), syncs the WAL and closes pebble.
+// Close and every other method return ErrClosed afterwards.
+func (s *Store) Close() error {
+	s.closeMu.Lock()
+	defer s.closeMu.Unlock()
+	if s.closed {
+		return ErrClosed
+	}
+	s.closed = true
+	s.gate.close()
+	close(s.stop)
+	s.wg.Wait()
+	var errs []error
+	if err := s.db.LogData(nil, pebble.Sync); err != nil {
+		errs = append(errs, fmt.Errorf("engine: sync on close: %w", err))
+	}
+	if err := s.db.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("engine: close: %w", err))
+	}
+	return errors.Join(errs...)
+}
+
+func (s *Store) checkDB(db int) error {
+	if db < 0 || db >= s.cfg.Databases {
+		return fmt.Errorf("%w: %d not in [0, %d)", ErrDBRange, db, s.cfg.Databases)
+	}
+	return nil
+}
+
+func (s *Store) stripeFor(db int, key []byte) *stripe {
+	h := maphash.Bytes(s.seed, key) ^ uint64(db)*0x9e3779b97f4a7c15
+	return &s.locks[h%numStripes]
+}
+
+// Get returns the stored siblings of key in db, or nil when there are none.
+// Versions are returned as stored, tombstones and expired ones included:
+// callers filter with Siblings.Visible or Siblings.Live. The result is the
+// caller's. A record that does not decode is a *CorruptError.
+func (s *Store) Get(db int, key []byte) (version.Siblings, error) {
+	if err := s.checkDB(db); err != nil {
+		return nil, err
+	}
+	if !s.gate.enter() {
+		return nil, ErrClosed
+	}
+	defer s.gate.exit()
+	kb := s.getBuf()
+	defer s.putBuf(kb)
+	kb.b = appendDataKey(kb.b[:0], db, key)
+	return s.read(db, key, kb.b)
+}
+
+// read returns the decoded record stored under pebble key k (the record of
+// db, key).
+func (s *Store) read(db int, key, k []byte) (version.Siblings, error) {
+	val, closer, err := s.db.Get(k)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("engine: get db %d key %q: %w", db, key, err)
+	}
+	sib, err := decodeRecord(val)
+	closer.Close() // a pebble Get closer never fails
+	if err != nil {
+		return nil, &CorruptError{DB: db, Key: append([]byte(nil), key...), Err: err}
+	}
+	return sib, nil
+}
+
+// Merge merges in with the stored siblings of key in db (version.Merge),
+// stores the result if it differs from what was stored, and returns it.
+// Concurrent Merges of one key are serialized, so none is lost. Under
+// FsyncAlways the write is synced before Merge returns. The result is the
+// caller's; it may share memory with in. An in that cannot be stored is
+// ErrInvalidSiblings; a stored record that does not decode is a *CorruptError
+// and is left untouched.
+func (s *Store) Merge(db int, key []byte, in version.Siblings) (version.Siblings, error) {
+	if err := s.checkDB(db); err != nil {
+		return nil, err
+	}
+	if err := checkSiblings(in); err != nil {
+		return nil, err
+	}
+	if !s.gate.enter() {
+		return nil, ErrClosed
+	}
+	defer s.gate.exit()
+	kb := s.getBuf()
+	defer s.putBuf(kb)
+	kb.b = appendDataKey(kb.b[:0], db, key)
+
+	mu := s.stripeFor(db, key)
+	mu.Lock()
+	defer mu.Unlock()
+	old, err := s.read(db, key, kb.b)
+	if err != nil {
+		return nil, err
+	}
+	merged := version.Merge(old, in)
+	if len(merged) == len(old) && merged.Equal(old) {
+		s.stats.mergesUnchanged.Add(1)
+		return old, nil
+	}
+	if len(merged) > version.MaxSiblings {
+		return nil, fmt.Errorf("%w: merge of db %d key %q gives %d siblings (max %d)",
+			ErrInvalidSiblings, db, key, len(merged), version.MaxSiblings)
+	}
+	vb := s.getBuf()
+	defer s.putBuf(vb)
+	vb.b = merged.AppendBinary(vb.b[:0])
+	if err := s.db.Set(kb.b, vb.b, s.wo); err != nil {
+		return nil, fmt.Errorf("engine: write db %d key %q: %w", db, key, err)
+	}
+	s.stats.recordsWritten.Add(1)
+	return merged, nil
+}
+
+// ScanSlot calls fn for every record of db in slot, in key order, starting
+// after the key after (nil: from the first; an empty non-nil slice: after the
+// empty key), until fn returns false. It reads a point-in-time snapshot of the
+// slot taken when it starts: writes made during the scan, fn's own included,
+// are not seen. fn may call other Store methods except Close (Close waits for
+// the scan to finish). The key and siblings passed to fn are fn's to keep. A
+// record that does not decode stops the scan with a *CorruptError naming its
+// key, so a caller can resume after it.
+func (s *Store) ScanSlot(db int, slot uint16, after []byte, fn func(key []byte, sib version.Siblings) bool) error {
+	if err := s.checkDB(db); err != nil {
+		return err
+	}
+	if slot >= NumSlots {
+		return fmt.Errorf("engine: slot %d out of range [0, %d)", slot, NumSlots)
+	}
+	if !s.gate.enter() {
+		return ErrClosed
+	}
+	defer s.gate.exit()
+
+	prefix := appendSlotDBPrefix(nil, slot, db)
+	lower := prefix
+	if after != nil {
+		lower = append(append(prefix[:len(prefix):len(prefix)], after...), 0)
+	}
+	iter, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: keySuccessor(prefix)})
+	if err != nil {
+		return fmt.Errorf("engine: scan slot %d db %d: %w", slot, db, err)
+	}
+	err = scanRecords(iter, func(key []byte, val []byte) bool {
+		// One allocation holds both the key and the record the siblings alias.
+		buf := make([]byte, len(key)+len(val))
+		k, raw := buf[:len(key):len(key)], buf[len(key):]
+		copy(k, key)
+		copy(raw, val)
+		sib, derr := version.Decode(raw)
+		if derr != nil {
+			err = &CorruptError{DB: db, Key: k, Err: derr}
+			return false
+		}
+		return fn(k, sib)
+	})
+	if err != nil {
+		return fmt.Errorf("engine: scan slot %d db %d: %w", slot, db, err)
+	}
+	return nil
+}
+
+// scanRecords walks iter from the start, passing each data record's user key
+// and raw value (both valid only during the call) to fn until it returns
+// false, then closes iter.
+func scanRecords(iter *pebble.Iterator, fn func(key, val []byte) bool) error {
+	var err error
+	for valid := iter.First(); valid; valid = iter.Next() {
+		_, key, ok := parseDataKey(iter.Key())
+		if !ok {
+			continue
+		}
+		val, verr := iter.ValueAndErr()
+		if verr != nil {
+			err = verr
+			break
+		}
+		if !fn(key, val) {
+			break
+		}
+	}
+	return errors.Join(err, iter.Error(), iter.Close())
+}
+
+// FlushDB removes every record of db with range deletions, synced. Merges of
+// db wait until it is done, so none straddles it.
+func (s *Store) FlushDB(db int) error {
+	if err := s.checkDB(db); err != nil {
+		return err
+	}
+	if !s.gate.enter() {
+		return ErrClosed
+	}
+	defer s.gate.exit()
+	if s.cfg.Databases == 1 {
+		return s.flushData()
+	}
+	b := s.db.NewBatch()
+	defer b.Close()
+	var start []byte
+	for slot := range uint16(NumSlots) {
+		start = appendSlotDBPrefix(start[:0], slot, db)
+		if err := b.DeleteRange(start, keySuccessor(start), nil); err != nil {
+			return fmt.Errorf("engine: flush db %d: %w", db, err)
+		}
+	}
+	s.lockAll()
+	defer s.unlockAll()
+	if err := b.Commit(pebble.Sync); err != nil {
+		return fmt.Errorf("engine: flush db %d: %w", db, err)
+	}
+	return nil
+}
+
+// FlushAll removes every record of every db with one range deletion, synced.
+// Hints and metadata stay.
+func (s *Store) FlushAll() error {
+	if !s.gate.enter() {
+		return ErrClosed
+	}
+	defer s.gate.exit()
+	return s.flushData()
+}
+
+func (s *Store) flushData() error {
+	s.lockAll()
+	defer s.unlockAll()
+	if err := s.db.DeleteRange([]byte{nsData}, []byte{nsData + 1}, pebble.Sync); err != nil {
+		return fmt.Errorf("engine: flush all: %w", err)
+	}
+	return nil
+}
+
+func (s *Store) lockAll() {
+	for i := range s.locks {
+		s.locks[i].Lock()
+	}
+}
+
+func (s *Store) unlockAll() {
+	for i := range s.locks {
+		s.locks[i].Unlock()
+	}
+}
+
+// syncLoop syncs the WAL once a second (FsyncEverySec) when anything was
+// written since the last sync.
+func (s *Store) syncLoop() {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	var synced uint64
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+		}
+		w := s.stats.writes()
+		if w == synced {
+			continue
+		}
+		if err := s.db.LogData(nil, pebble.Sync); err != nil {
+			s.log.Error("periodic WAL sync failed", "err", err)
+			continue
+		}
+		synced = w
+	}
+}
+
+// gate admits calls until it is closed, and lets close wait for the calls in
+// progress. Unlike an RWMutex it lets a call re-enter (a ScanSlot callback
+// calling Get) while close waits.
+type gate struct {
+	n       atomic.Int64 // calls in progress, plus gateClosed once closed
+	once    sync.Once
+	drained chan struct{} // closed when closed and no call is in progress
+}
+
+const gateClosed = 1 << 62
+
+func (g *gate) enter() bool {
+	if g.n.Add(1) >= gateClosed {
+		g.exit()
+		return false
+	}
+	return true
+}
+
+func (g *gate) exit() {
+	if g.n.Add(-1) == gateClosed {
+		g.once.Do(func() { close(g.drained) })
+	}
+}
+
+// close stops admitting calls and waits for those in progress. Call it once.
+func (g *gate) close() {
+	if g.n.Add(gateClosed) == gateClosed {
+		g.once.Do(func() { close(g.drained) })
+	}
+	<-g.drained
+}
