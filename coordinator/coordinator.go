@@ -37,11 +37,34 @@ type Config struct {
 	Now func() time.Time
 	// Logger receives operational logs. Default: discard.
 	Logger *slog.Logger
+
+	// N is how many replicas hold each key, R how many must answer a read
+	// and W how many must acknowledge a write. Defaults 3, 2, 2. All three
+	// are clamped to the number of ring members at request time.
+	N, R, W int
+	// CallTimeout bounds each call to a replica; a replica that does not
+	// answer in time counts as failed for that request. Default 1s.
+	CallTimeout time.Duration
+	// Transport reaches the other nodes. nil means a one-node ring.
+	Transport Transport
+	// Topology returns the current ring snapshot. nil means a one-node ring
+	// of this node alone.
+	Topology func() *Topology
+	// Reachability receives the coordinator's own evidence about peers
+	// (failed or successful calls). May be nil.
+	Reachability Reachability
+}
+
+// Reachability is told what the coordinator learns about peers from its own
+// calls, so routing can avoid a dead peer before gossip notices.
+type Reachability interface {
+	ReportUnreachable(node string)
+	ReportReachable(node string)
 }
 
 // DefaultConfig returns a Config with every default filled except NodeID.
 func DefaultConfig() Config {
-	return Config{Databases: 16, Now: time.Now, Logger: slog.New(slog.DiscardHandler)}
+	return Config{Databases: 16, Now: time.Now, Logger: slog.New(slog.DiscardHandler), N: 3, R: 2, W: 2, CallTimeout: time.Second}
 }
 
 // Validate reports every problem with c at once.
@@ -55,6 +78,15 @@ func (c Config) Validate() error {
 	}
 	if c.Now == nil {
 		errs = append(errs, errors.New("coordinator: Now is required"))
+	}
+	if c.N < 1 || c.R < 1 || c.W < 1 || c.R > c.N || c.W > c.N {
+		errs = append(errs, fmt.Errorf("coordinator: need 1 <= R,W <= N, got N=%d R=%d W=%d", c.N, c.R, c.W))
+	}
+	if c.CallTimeout <= 0 {
+		errs = append(errs, errors.New("coordinator: CallTimeout must be positive"))
+	}
+	if (c.Transport == nil) != (c.Topology == nil) {
+		errs = append(errs, errors.New("coordinator: Transport and Topology go together"))
 	}
 	if c.Logger == nil {
 		errs = append(errs, errors.New("coordinator: Logger is required"))
@@ -70,6 +102,11 @@ type Coordinator struct {
 
 	hlcMu sync.Mutex
 	hlc   version.HLC // guarded by hlcMu: the last timestamp issued
+
+	stats    Stats
+	bg       sync.WaitGroup // background replica calls and read repairs
+	closing  chan struct{}
+	closeOne sync.Once
 }
 
 // New returns a Coordinator over store. cfg must pass Validate.
@@ -77,7 +114,14 @@ func New(cfg Config, store Store) (*Coordinator, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Coordinator{cfg: cfg, store: store, locks: newKeyLocks()}, nil
+	return &Coordinator{cfg: cfg, store: store, locks: newKeyLocks(), closing: make(chan struct{})}, nil
+}
+
+// Close waits for background replica calls and read repairs to finish
+// (each is bounded by CallTimeout).
+func (c *Coordinator) Close() {
+	c.closeOne.Do(func() { close(c.closing) })
+	c.bg.Wait()
 }
 
 // NodeID returns this node's identity.

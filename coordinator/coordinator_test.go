@@ -1,23 +1,24 @@
-package coordinator
+package coordinator_test
 
 import (
 	"context"
 	"testing"
 	"time"
 
+	"github.com/ringstore/ringstore/coordinator"
 	"github.com/ringstore/ringstore/coordinator/coordtest"
 	"github.com/ringstore/ringstore/version"
 )
 
-func newTestCoordinator(t *testing.T, now *time.Time) (*Coordinator, *coordtest.MemStore) {
+func newTestCoordinator(t *testing.T, now *time.Time) (*coordinator.Coordinator, *coordtest.MemStore) {
 	t.Helper()
 	st := coordtest.NewMemStore(func(k []byte) uint16 { return uint16(len(k)) })
-	cfg := DefaultConfig()
+	cfg := coordinator.DefaultConfig()
 	cfg.NodeID = "n1"
 	if now != nil {
 		cfg.Now = func() time.Time { return *now }
 	}
-	c, err := New(cfg, st)
+	c, err := coordinator.New(cfg, st)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -30,10 +31,10 @@ func TestSetGetDelete(t *testing.T) {
 	if _, ok, _ := c.Get(ctx, 0, []byte("k")); ok {
 		t.Fatal("absent key visible")
 	}
-	if err := c.Set(ctx, 0, []byte("k"), Value{Kind: version.KindString, Data: []byte("v1")}); err != nil {
+	if err := c.Set(ctx, 0, []byte("k"), coordinator.Value{Kind: version.KindString, Data: []byte("v1")}); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Set(ctx, 0, []byte("k"), Value{Kind: version.KindString, Data: []byte("v2")}); err != nil {
+	if err := c.Set(ctx, 0, []byte("k"), coordinator.Value{Kind: version.KindString, Data: []byte("v2")}); err != nil {
 		t.Fatal(err)
 	}
 	v, ok, err := c.Get(ctx, 0, []byte("k"))
@@ -62,7 +63,7 @@ func TestExpiryIsImmediate(t *testing.T) {
 	ctx := context.Background()
 	now := time.UnixMilli(1_000_000)
 	c, _ := newTestCoordinator(t, &now)
-	c.Set(ctx, 0, []byte("k"), Value{Kind: version.KindString, Data: []byte("v"), ExpireAt: now.UnixMilli() + 10})
+	c.Set(ctx, 0, []byte("k"), coordinator.Value{Kind: version.KindString, Data: []byte("v"), ExpireAt: now.UnixMilli() + 10})
 	if _, ok, _ := c.Get(ctx, 0, []byte("k")); !ok {
 		t.Fatal("live key invisible")
 	}
@@ -76,7 +77,7 @@ func TestContextSiblings(t *testing.T) {
 	ctx := context.Background()
 	c, st := newTestCoordinator(t, nil)
 	key := []byte("k")
-	c.Set(ctx, 0, key, Value{Kind: version.KindString, Data: []byte("a")})
+	c.Set(ctx, 0, key, coordinator.Value{Kind: version.KindString, Data: []byte("a")})
 	tok, vals, err := c.GetContext(ctx, 0, key)
 	if err != nil || len(vals) != 1 || tok == "" {
 		t.Fatal(tok, vals, err)
@@ -89,20 +90,20 @@ func TestContextSiblings(t *testing.T) {
 		t.Fatalf("want 2 siblings, got %d", len(vals))
 	}
 	// Superseding with the old context keeps the sibling it did not see.
-	if err := c.SetContext(ctx, 0, key, tok, Value{Kind: version.KindString, Data: []byte("c")}); err != nil {
+	if err := c.SetContext(ctx, 0, key, tok, coordinator.Value{Kind: version.KindString, Data: []byte("c")}); err != nil {
 		t.Fatal(err)
 	}
 	tok2, vals, _ := c.GetContext(ctx, 0, key)
 	if len(vals) != 2 {
 		t.Fatalf("want b and c, got %d", len(vals))
 	}
-	if err := c.SetContext(ctx, 0, key, tok2, Value{Kind: version.KindString, Data: []byte("d")}); err != nil {
+	if err := c.SetContext(ctx, 0, key, tok2, coordinator.Value{Kind: version.KindString, Data: []byte("d")}); err != nil {
 		t.Fatal(err)
 	}
 	if _, vals, _ = c.GetContext(ctx, 0, key); len(vals) != 1 || string(vals[0].Data) != "d" {
 		t.Fatalf("resolved set = %v", vals)
 	}
-	if err := c.SetContext(ctx, 0, key, "!!bad", Value{}); err == nil {
+	if err := c.SetContext(ctx, 0, key, "!!bad", coordinator.Value{}); err == nil {
 		t.Fatal("malformed context accepted")
 	}
 }
@@ -111,7 +112,7 @@ func TestUpdateErrorWritesNothing(t *testing.T) {
 	ctx := context.Background()
 	c, st := newTestCoordinator(t, nil)
 	before := st.Merges
-	err := c.Update(ctx, 0, []byte("k"), func(Value, bool) (Change, error) { return Change{Op: Put}, context.Canceled })
+	err := c.Update(ctx, 0, []byte("k"), func(coordinator.Value, bool) (coordinator.Change, error) { return coordinator.Change{Op: coordinator.Put}, context.Canceled })
 	if err != context.Canceled || st.Merges != before {
 		t.Fatal(err, st.Merges)
 	}

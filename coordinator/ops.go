@@ -29,14 +29,31 @@ type Change struct {
 	Value Value
 }
 
-// read returns the key's siblings as known here. (With replicas it will be a
-// quorum read with read repair.)
+// read returns the merge of R replicas' siblings of key (read repair
+// follows in the background).
 func (c *Coordinator) read(ctx context.Context, db int, key []byte) (version.Siblings, error) {
 	if err := c.checkDB(db); err != nil {
 		return nil, err
 	}
 	if err := ctxErr(ctx); err != nil {
 		return nil, err
+	}
+	return c.quorumRead(ctx, db, key)
+}
+
+// known returns the versions a blind write must supersede: what this node
+// holds when it is a replica of key (DESIGN.md "Versions": the clocks the
+// coordinator holds), else a quorum read, so that a write from outside the
+// preference list does not turn every earlier write into a sibling.
+func (c *Coordinator) known(ctx context.Context, db int, key []byte) (version.Siblings, error) {
+	if err := c.checkDB(db); err != nil {
+		return nil, err
+	}
+	if err := ctxErr(ctx); err != nil {
+		return nil, err
+	}
+	if topo := c.topology(); topo != nil && !c.planFor(topo, key).self {
+		return c.quorumRead(ctx, db, key)
 	}
 	return c.store.Get(db, key)
 }
@@ -59,8 +76,7 @@ func (c *Coordinator) write(ctx context.Context, db int, key []byte, known versi
 	if tombstone {
 		nv.ExpireAt, nv.Kind, nv.Value = 0, 0, nil
 	}
-	_, err := c.store.Merge(db, key, version.Siblings{nv})
-	return err
+	return c.quorumWrite(ctx, db, key, version.Siblings{nv})
 }
 
 func visible(sib version.Siblings, now int64) (Value, bool) {
@@ -85,7 +101,7 @@ func (c *Coordinator) Get(ctx context.Context, db int, key []byte) (Value, bool,
 // Set writes v as the key's new value, superseding every version this node
 // knows of (a blind write: Redis SET without options).
 func (c *Coordinator) Set(ctx context.Context, db int, key []byte, v Value) error {
-	sib, err := c.read(ctx, db, key)
+	sib, err := c.known(ctx, db, key)
 	if err != nil {
 		return err
 	}

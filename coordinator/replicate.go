@@ -1,0 +1,377 @@
+package coordinator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+
+	"github.com/ringstore/ringstore/ring"
+	"github.com/ringstore/ringstore/version"
+)
+
+// Topology is an immutable snapshot of the ring as this node sees it: the
+// slot table, and which members are reachable right now. The membership
+// layer publishes a new one on every change.
+type Topology struct {
+	Table *ring.Table
+	// Down lists the members believed unreachable (gossip or failed calls).
+	Down map[string]bool
+}
+
+// Up reports whether node can be sent requests.
+func (t *Topology) Up(node string) bool { return !t.Down[node] }
+
+// QuorumError reports a read or write that could not reach its quorum. A
+// write that fails this way may still have been stored by some replicas.
+type QuorumError struct {
+	Op   string // "read" or "write"
+	Need int    // R or W
+	Got  int    // replicas that answered
+	Last error  // the last replica error seen, if any
+}
+
+func (e *QuorumError) Error() string {
+	return fmt.Sprintf("%d of %d replicas answered the %s", e.Got, e.Need, e.Op)
+}
+
+func (e *QuorumError) Unwrap() error { return e.Last }
+
+// Stats are the coordinator's counters, read with atomic loads.
+type Stats struct {
+	Reads          atomic.Int64 // quorum reads completed
+	ReadsSiblings  atomic.Int64 // reads that saw more than one version (Dynamo's 99.94% figure)
+	ReadRepairs    atomic.Int64 // replicas sent a repaired version
+	Forwarded      atomic.Int64 // requests forwarded to another coordinator
+	ReplicaFailed  atomic.Int64 // replica calls that failed or timed out
+	QuorumFailures atomic.Int64 // requests that could not reach R or W
+}
+
+// Stats returns the live counters.
+func (c *Coordinator) Stats() *Stats { return &c.stats }
+
+type quorumKey struct{}
+
+// WithQuorum returns a context whose requests use r and w instead of the
+// configured R and W (the QUORUM command sets them per connection); 0 keeps
+// the default.
+func WithQuorum(ctx context.Context, r, w int) context.Context {
+	return context.WithValue(ctx, quorumKey{}, [2]int{r, w})
+}
+
+// Quorum returns the R and W that requests on ctx use.
+func (c *Coordinator) Quorum(ctx context.Context) (r, w int) {
+	r, w = c.cfg.R, c.cfg.W
+	if q, ok := ctx.Value(quorumKey{}).([2]int); ok {
+		if q[0] > 0 {
+			r = q[0]
+		}
+		if q[1] > 0 {
+			w = q[1]
+		}
+	}
+	return r, w
+}
+
+// N returns the replication factor.
+func (c *Coordinator) N() int { return c.cfg.N }
+
+// plan is where one key's request goes: the first N healthy nodes of the
+// slot's walk. hint[i] names the preference-list node that targets[i]
+// stands in for ("" when targets[i] is in the preference list itself).
+type plan struct {
+	targets []string
+	hint    []string
+	self    bool // this node is one of the targets
+	n       int  // replication factor for this ring size
+}
+
+// topology returns the current snapshot, or nil for a one-node ring.
+func (c *Coordinator) topology() *Topology {
+	if c.cfg.Topology == nil {
+		return nil
+	}
+	return c.cfg.Topology()
+}
+
+// planFor computes the targets of key. A one-node ring (or a node that
+// knows of no ring yet) plans to itself alone.
+func (c *Coordinator) planFor(topo *Topology, key []byte) plan {
+	if topo == nil || topo.Table == nil || topo.Table.Len() == 0 {
+		return plan{targets: []string{c.cfg.NodeID}, hint: []string{""}, self: true, n: 1}
+	}
+	slot := ring.Slot(key)
+	var buf [16]string
+	walk := topo.Table.Walk(buf[:0], slot)
+	n := min(c.cfg.N, len(walk))
+	p := plan{n: n}
+	// Preference-list nodes that are down, in order: each is replaced by the
+	// next healthy node beyond the preference list (sloppy quorum).
+	var missing []string
+	for _, node := range walk[:n] {
+		if node == c.cfg.NodeID || topo.Up(node) {
+			p.targets = append(p.targets, node)
+			p.hint = append(p.hint, "")
+		} else {
+			missing = append(missing, node)
+		}
+	}
+	for _, node := range walk[n:] {
+		if len(missing) == 0 {
+			break
+		}
+		if node == c.cfg.NodeID || topo.Up(node) {
+			p.targets = append(p.targets, node)
+			p.hint = append(p.hint, missing[0])
+			missing = missing[1:]
+		}
+	}
+	for _, node := range p.targets {
+		if node == c.cfg.NodeID {
+			p.self = true
+		}
+	}
+	return p
+}
+
+// Route says where a single-key command on key should run: here (true), or
+// on the returned node. Read-modify-write commands (rmw) run on the first
+// healthy node of the preference list, so that its key lock serialises them;
+// other commands run on any target of the key.
+func (c *Coordinator) Route(key []byte, rmw bool) (string, bool) {
+	topo := c.topology()
+	if topo == nil {
+		return "", true
+	}
+	p := c.planFor(topo, key)
+	if len(p.targets) == 0 {
+		return "", true // nothing healthy: answer here with a quorum error
+	}
+	if rmw {
+		return p.targets[0], p.targets[0] == c.cfg.NodeID
+	}
+	if p.self {
+		return "", true
+	}
+	return p.targets[0], false
+}
+
+// Forward runs a client command on node and returns its raw reply.
+func (c *Coordinator) Forward(ctx context.Context, node string, db int, args [][]byte) ([]byte, error) {
+	c.stats.Forwarded.Add(1)
+	ctx, cancel := context.WithTimeout(ctx, 2*c.cfg.CallTimeout)
+	defer cancel()
+	out, err := c.cfg.Transport.Forward(ctx, node, db, args)
+	c.report(node, err)
+	return out, err
+}
+
+// report passes call evidence on to the membership layer.
+func (c *Coordinator) report(node string, err error) {
+	r := c.cfg.Reachability
+	if r == nil {
+		return
+	}
+	if err == nil {
+		r.ReportReachable(node)
+	} else if errors.Is(err, ErrUnreachable) || errors.Is(err, context.DeadlineExceeded) {
+		r.ReportUnreachable(node)
+	}
+}
+
+type reply struct {
+	node string
+	sib  version.Siblings
+	err  error
+}
+
+// quorumRead reads key from its targets and returns the merge of the first
+// R answers. The other answers are awaited in the background, and every
+// replica that answered with less than the final merge is repaired.
+func (c *Coordinator) quorumRead(ctx context.Context, db int, key []byte) (version.Siblings, error) {
+	topo := c.topology()
+	if topo == nil {
+		return c.store.Get(db, key)
+	}
+	p := c.planFor(topo, key)
+	if p.n == 1 && p.self && p.hint[0] == "" {
+		return c.store.Get(db, key) // a one-node ring: no one to ask or repair
+	}
+	r, _ := c.Quorum(ctx)
+	r = min(r, p.n)
+	replies := make(chan reply, len(p.targets))
+	callCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.cfg.CallTimeout)
+	for _, node := range p.targets {
+		if node == c.cfg.NodeID {
+			continue
+		}
+		go func() {
+			sib, err := c.cfg.Transport.Read(callCtx, node, db, key)
+			replies <- reply{node, sib, err}
+		}()
+	}
+	if p.self {
+		sib, err := c.store.Get(db, key)
+		replies <- reply{c.cfg.NodeID, sib, err}
+	}
+	var merged version.Siblings
+	var got []reply
+	ok, failed := 0, 0
+	var last error
+	for ok < r && ok+failed < len(p.targets) {
+		select {
+		case rp := <-replies:
+			if rp.err != nil {
+				failed++
+				last = rp.err
+				c.stats.ReplicaFailed.Add(1)
+				if rp.node != c.cfg.NodeID {
+					c.report(rp.node, rp.err)
+				}
+				continue
+			}
+			ok++
+			got = append(got, rp)
+			merged = version.Merge(merged, rp.sib)
+		case <-ctx.Done():
+			cancel()
+			return nil, ctx.Err()
+		}
+	}
+	if ok < r {
+		c.stats.QuorumFailures.Add(1)
+		go c.drain(replies, len(p.targets)-ok-failed, cancel)
+		return nil, &QuorumError{Op: "read", Need: r, Got: ok, Last: last}
+	}
+	c.stats.Reads.Add(1)
+	if len(merged) > 1 {
+		c.stats.ReadsSiblings.Add(1)
+	}
+	pending := len(p.targets) - ok - failed
+	c.bg.Add(1)
+	go func() {
+		defer c.bg.Done()
+		defer cancel()
+		c.repair(callCtx, db, key, merged, got, replies, pending)
+	}()
+	return merged, nil
+}
+
+// drain discards the answers of a request that already failed.
+func (c *Coordinator) drain(replies chan reply, pending int, cancel context.CancelFunc) {
+	defer cancel()
+	for range pending {
+		<-replies
+	}
+}
+
+// repair waits for the replies still pending, then sends the merged set to
+// every replica whose answer lacked part of it (read repair).
+func (c *Coordinator) repair(ctx context.Context, db int, key []byte, merged version.Siblings, got []reply, replies chan reply, pending int) {
+	for range pending {
+		rp := <-replies
+		if rp.err != nil {
+			c.stats.ReplicaFailed.Add(1)
+			continue
+		}
+		got = append(got, rp)
+		merged = version.Merge(merged, rp.sib)
+	}
+	for _, rp := range got {
+		if version.Merge(rp.sib, merged).Equal(rp.sib) {
+			continue // already holds everything
+		}
+		c.stats.ReadRepairs.Add(1)
+		var err error
+		if rp.node == c.cfg.NodeID {
+			_, err = c.store.Merge(db, key, merged)
+		} else {
+			err = c.cfg.Transport.Write(ctx, rp.node, db, key, merged, "")
+		}
+		if err != nil {
+			c.cfg.Logger.Debug("read repair failed", "node", rp.node, "err", err)
+		}
+	}
+}
+
+// quorumWrite merges sib into key on its targets and returns once W of them
+// acknowledged. Replicas that have not answered yet keep going in the
+// background: a write is never cancelled half-way because its client left.
+func (c *Coordinator) quorumWrite(ctx context.Context, db int, key []byte, sib version.Siblings) error {
+	topo := c.topology()
+	if topo == nil {
+		_, err := c.store.Merge(db, key, sib)
+		return err
+	}
+	p := c.planFor(topo, key)
+	if p.n == 1 && p.self && p.hint[0] == "" {
+		_, err := c.store.Merge(db, key, sib)
+		return err
+	}
+	_, w := c.Quorum(ctx)
+	w = min(w, p.n)
+	acks := make(chan reply, len(p.targets))
+	callCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.cfg.CallTimeout)
+	for i, node := range p.targets {
+		if node == c.cfg.NodeID {
+			continue
+		}
+		go func() {
+			err := c.cfg.Transport.Write(callCtx, node, db, key, sib, p.hint[i])
+			acks <- reply{node: node, err: err}
+		}()
+	}
+	if p.self {
+		_, err := c.store.Merge(db, key, sib)
+		acks <- reply{node: c.cfg.NodeID, err: err}
+	}
+	ok, failed := 0, 0
+	var last error
+	for ok < w && ok+failed < len(p.targets) {
+		rp := <-acks
+		if rp.err != nil {
+			failed++
+			last = rp.err
+			c.stats.ReplicaFailed.Add(1)
+			if rp.node != c.cfg.NodeID {
+				c.report(rp.node, rp.err)
+			}
+			continue
+		}
+		ok++
+	}
+	pending := len(p.targets) - ok - failed
+	c.bg.Add(1)
+	go func() {
+		defer c.bg.Done()
+		defer cancel()
+		for range pending {
+			if rp := <-acks; rp.err != nil {
+				c.stats.ReplicaFailed.Add(1)
+				c.report(rp.node, rp.err)
+			}
+		}
+	}()
+	if ok < w {
+		c.stats.QuorumFailures.Add(1)
+		return &QuorumError{Op: "write", Need: w, Got: ok, Last: last}
+	}
+	return nil
+}
+
+// ServeRead answers a peer's read of the local copy.
+func (c *Coordinator) ServeRead(ctx context.Context, db int, key []byte) (version.Siblings, error) {
+	if err := c.checkDB(db); err != nil {
+		return nil, err
+	}
+	return c.store.Get(db, key)
+}
+
+// ServeWrite merges a peer's write into the local copy.
+func (c *Coordinator) ServeWrite(ctx context.Context, db int, key []byte, sib version.Siblings, hintFor string) error {
+	if err := c.checkDB(db); err != nil {
+		return err
+	}
+	_, err := c.store.Merge(db, key, sib)
+	return err
+}
