@@ -73,7 +73,9 @@ func (tc *testCluster) settle() {
 	}
 }
 
-func str(s string) coordinator.Value { return coordinator.Value{Kind: version.KindString, Data: []byte(s)} }
+func str(s string) coordinator.Value {
+	return coordinator.Value{Kind: version.KindString, Data: []byte(s)}
+}
 
 func TestQuorumReadAfterWriteFromEveryNode(t *testing.T) {
 	ctx := context.Background()

@@ -112,7 +112,9 @@ func TestUpdateErrorWritesNothing(t *testing.T) {
 	ctx := context.Background()
 	c, st := newTestCoordinator(t, nil)
 	before := st.Merges
-	err := c.Update(ctx, 0, []byte("k"), func(coordinator.Value, bool) (coordinator.Change, error) { return coordinator.Change{Op: coordinator.Put}, context.Canceled })
+	err := c.Update(ctx, 0, []byte("k"), func(coordinator.Value, bool) (coordinator.Change, error) {
+		return coordinator.Change{Op: coordinator.Put}, context.Canceled
+	})
 	if err != context.Canceled || st.Merges != before {
 		t.Fatal(err, st.Merges)
 	}

@@ -102,7 +102,9 @@ func (d Drop) Apply(from, to string, rng *rand.Rand) (time.Duration, error) {
 	}
 	return 0, nil
 }
-func (d Drop) String() string { return fmt.Sprintf("drop(%s->%s %.0f%%)", sh(d.From), sh(d.To), d.Rate*100) }
+func (d Drop) String() string {
+	return fmt.Sprintf("drop(%s->%s %.0f%%)", sh(d.From), sh(d.To), d.Rate*100)
+}
 
 // Delay holds calls to To ("" = any) for up to Max, uniformly.
 type Delay struct {
@@ -143,7 +145,9 @@ func short(s []string) []string {
 }
 
 // Transport returns node from's transport into the network.
-func (n *Network) Transport(from string) coordinator.Transport { return &netTransport{n: n, from: from} }
+func (n *Network) Transport(from string) coordinator.Transport {
+	return &netTransport{n: n, from: from}
+}
 
 type netTransport struct {
 	n    *Network
