@@ -1,6 +1,10 @@
 package resp
 
-import "context"
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+)
 
 // handlerFunc runs one command. args[0] is the command name as sent; the
 // arity has already been checked against the table. The handler writes
@@ -11,7 +15,7 @@ type handlerFunc func(ctx context.Context, s *Session, w *Writer, args [][]byte)
 // (go-redis routes by arity, flags and key positions), checks arity, and says
 // how the cluster layer must route the command.
 type command struct {
-	name     string   // lower case
+	name     string   // lower case; a subcommand's is "container|sub", as Redis prints it
 	arity    int      // Redis arity: n = exactly n args counting the name, -n = at least n
 	flags    []string // COMMAND flags: "write", "readonly", "denyoom", "fast", "admin", "noscript", "loading", "stale", ...
 	firstKey int      // position of the first key, 0 if keyless
@@ -21,22 +25,111 @@ type command struct {
 	// the key's primary under the per-key lock (DESIGN.md "Versions").
 	rmw     bool
 	handler handlerFunc
+
+	// acl lists the ACL categories COMMAND shows ("@read", "@string", ...);
+	// nil derives them from flags.
+	acl []string
+	// subs makes this a container command (CLIENT, CONFIG, ...): args[1]
+	// names the entry that runs, and this entry's handler is not used.
+	subs table
+	// noAuth is set from flags ("no_auth") when the table is built: the
+	// command runs before AUTH succeeds.
+	noAuth bool
 }
 
 // Session is the per-connection state a command can read or change.
-// It belongs to one connection and is only touched by the goroutine serving
-// that connection's current command.
+// It belongs to one connection, and only the goroutine serving that
+// connection's current command changes it. Other connections read a few
+// fields for CLIENT LIST: those are changed through the methods below,
+// which hold mu, and read by others under mu.
 type Session struct {
 	ID       int64
-	DB       int    // selected database
-	Name     string // CLIENT SETNAME
-	LibName  string // CLIENT SETINFO LIB-NAME
-	LibVer   string // CLIENT SETINFO LIB-VER
+	DB       int    // selected database; change it with SetDB
+	Name     string // CLIENT SETNAME; change it with SetName
+	LibName  string // CLIENT SETINFO LIB-NAME; change it with SetLib
+	LibVer   string // CLIENT SETINFO LIB-VER; change it with SetLib
 	Authed   bool   // true when no password is required or AUTH succeeded
 	ReadOnly bool   // READONLY was sent (informational: every node serves reads)
+	Asking   bool   // ASKING was sent (informational: no slot is ever migrating)
 	Addr     string // remote address
-	Created  int64  // unix ms the connection was accepted
-	LastCmd  string
-	// Quit asks the server to close the connection after flushing the reply.
+	// LocalAddr is the address the client connected to.
+	LocalAddr string
+	Created   int64 // unix ms the connection was accepted
+	// LastCmd is the full name of the last command run ("get", "client|list").
+	LastCmd string
+	// Quit asks the server to close the connection after flushing the reply
+	// and to run no command the client pipelined after this one.
 	Quit bool
+
+	mu sync.Mutex // guards writes to DB, Name, LibName, LibVer, LastCmd, ReadOnly
+
+	fd int // the socket's file descriptor, for CLIENT LIST
+
+	lastActive atomic.Int64 // unix ms of the last command
+	commands   atomic.Int64 // commands run on this connection
+	errors     atomic.Int64 // error replies sent on this connection
+	netIn      atomic.Int64 // bytes read from the client
+	netOut     atomic.Int64 // bytes written to the client
+}
+
+// SetDB selects db for the session's later commands.
+func (s *Session) SetDB(db int) {
+	s.mu.Lock()
+	s.DB = db
+	s.mu.Unlock()
+}
+
+// SetName sets the CLIENT SETNAME name ("" clears it).
+func (s *Session) SetName(name string) {
+	s.mu.Lock()
+	s.Name = name
+	s.mu.Unlock()
+}
+
+// SetLib records a CLIENT SETINFO value; an empty value clears it.
+func (s *Session) SetLib(name, ver *string) {
+	s.mu.Lock()
+	if name != nil {
+		s.LibName = *name
+	}
+	if ver != nil {
+		s.LibVer = *ver
+	}
+	s.mu.Unlock()
+}
+
+func (s *Session) setLastCmd(name string) {
+	if s.LastCmd == name { // the common case: the same command again, no lock
+		return
+	}
+	s.mu.Lock()
+	s.LastCmd = name
+	s.mu.Unlock()
+}
+
+// sessionView is a copy of what CLIENT LIST shows about a session, taken
+// under its lock.
+type sessionView struct {
+	id                      int64
+	fd                      int
+	addr, laddr             string
+	name, libName, libVer   string
+	db                      int
+	lastCmd                 string
+	created, lastActive     int64
+	readOnly                bool
+	commands, netIn, netOut int64
+}
+
+func (s *Session) view() sessionView {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return sessionView{
+		id: s.ID, fd: s.fd, addr: s.Addr, laddr: s.LocalAddr,
+		name: s.Name, libName: s.LibName, libVer: s.LibVer,
+		db: s.DB, lastCmd: s.LastCmd,
+		created: s.Created, lastActive: s.lastActive.Load(),
+		readOnly: s.ReadOnly,
+		commands: s.commands.Load(), netIn: s.netIn.Load(), netOut: s.netOut.Load(),
+	}
 }

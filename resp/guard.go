@@ -1,0 +1,504 @@
+package resp
+
+import (
+	"errors"
+	"io"
+	"net"
+	"time"
+)
+
+// The protocol guard.
+//
+// redcon buffers a whole command before it looks at it, and checks no size:
+// a "$9999999999" header makes it grow its buffer until memory runs out. So
+// every client net.Conn is wrapped in a guardConn whose Read runs a small
+// state machine over the bytes as they arrive (no second parse, no copy in
+// the common case) and enforces Redis's limits before redcon sees the
+// bytes that break them:
+//
+//   - a bulk length over proto-max-bulk-len, or negative:  "-ERR Protocol error: invalid bulk length"
+//   - a multibulk length over INT_MAX (what Redis 7.0 allows): "-ERR Protocol error: invalid multibulk length"
+//   - before AUTH, more than 10 arguments or a bulk over 16384 bytes:
+//     "... unauthenticated multibulk length" / "... unauthenticated bulk length"
+//   - an inline line, or a "*n"/"$n" line, longer than 64 KiB:
+//     "... too big inline request" / "too big mbulk count string" / "too big bulk count string"
+//   - anything but '$' where a bulk must start: "... expected '$', got 'x'"
+//   - one command (bytes plus 64 per argument) over the query buffer
+//     limit (1 GiB, Redis's client-query-buffer-limit): closed without a
+//     reply, as Redis does.
+//
+// Each of these is answered after the commands before it in the stream
+// have run and been answered, then the connection is closed, exactly as
+// Redis does; other connections are untouched. The guard also makes the
+// stream say what Redis would understand where redcon is stricter: "*0" and
+// "*-1" frames are dropped (Redis ignores them), and the two bytes after a
+// bulk's data and after a length line's '\r' are taken as CRLF whatever they
+// are (Redis skips them unchecked).
+//
+// Read does not return while the bytes it holds are only part of one
+// command and its buffer has room: redcon re-parses an incomplete command
+// from its start on every read, so handing it a trickle would cost
+// quadratic time.
+
+const (
+	// maxInline is PROTO_INLINE_MAX_SIZE: the longest inline command, or
+	// "*n"/"$n" line, Redis buffers before giving up.
+	maxInline = 64 * 1024
+	// maxMultibulk is the largest argument count Redis 7.0 accepts.
+	maxMultibulk = 1<<31 - 1
+	// maxUnauthMultibulk and maxUnauthBulk are Redis's limits before AUTH.
+	maxUnauthMultibulk = 10
+	maxUnauthBulk      = 16384
+	// maxQueryBuffer is Redis's default client-query-buffer-limit; the
+	// guard applies it to one command's bytes plus argOverhead per argument,
+	// which is about what redcon spends to hold an argument.
+	maxQueryBuffer = 1 << 30
+	argOverhead    = 64
+	// maxCountLine is the longest "*n"/"$n" line string2ll can accept: a
+	// sign and 19 digits, plus the '*' or '$'.
+	maxCountLine = 21
+)
+
+// Scanner states.
+const (
+	stStart    = iota // before the first byte of a command
+	stInline          // in an inline command line, before its '\n'
+	stMbLine          // in a "*n" line, before its '\r'
+	stMbLF            // on the byte after the "*n" line's '\r'
+	stBulkLine        // in a "$n" line, before its '\r'
+	stBulkLF          // on the byte after the "$n" line's '\r'
+	stBulkData        // in a bulk's data
+	stBulkCR          // on the first byte after a bulk's data
+	stBulkEnd         // on the second byte after a bulk's data
+	stDoomed          // in a line with a NUL byte, which Redis never sees end
+)
+
+// errGuardClosed ends a connection the guard refused; redcon's closed
+// callback receives it.
+var errGuardClosed = errors.New("resp: protocol error, connection closed")
+
+// violation is a limit broken by the command starting at p[start] (start < 0:
+// it started in an earlier Read). msg is the error text after "ERR "; ""
+// closes without a reply. A final violation is not scanned again after the
+// commands before it ran (its bytes are gone).
+type violation struct {
+	start int
+	msg   string
+	final bool
+}
+
+const (
+	msgTooBigInline = "Protocol error: too big inline request"
+	msgTooBigMbulk  = "Protocol error: too big mbulk count string"
+	msgTooBigBulk   = "Protocol error: too big bulk count string"
+)
+
+// frameScanner is the guard's state machine. Its zero value is at the
+// start of a command.
+type frameScanner struct {
+	state    int
+	lineLen  int                // bytes of the current line, counting its '*' or '$'
+	line     [maxCountLine]byte // the first bytes of a "*n"/"$n" line
+	badStart byte               // the byte found where '$' was expected
+	badSet   bool               // badStart is set: the "$n" line is an error once complete
+	args     int64              // arguments left in the current multibulk
+	data     int64              // bytes left in the current bulk's data
+	cost     int64              // the current command's bytes + argOverhead per argument
+	doomMsg  string             // stDoomed: the error once the line is too big
+}
+
+// guardConn is a client connection seen through the guard. Read and Write
+// are called only by the connection's redcon goroutine (and Write also by
+// accept, before that goroutine starts).
+type guardConn struct {
+	net.Conn
+	srv  *Server
+	sess *Session // set by accept; nil means not authenticated
+
+	sc      frameScanner
+	carry   []byte // bytes read from the network but not yet scanned
+	pending string // a final violation to answer at the next Read
+	err     error  // returned by every Read after a refusal or a read error
+}
+
+func (g *guardConn) authed() bool { return g.sess != nil && g.sess.Authed }
+
+// Write counts the bytes sent for INFO's total_net_output_bytes.
+func (g *guardConn) Write(b []byte) (int, error) {
+	n, err := g.Conn.Write(b)
+	if g.sess != nil {
+		g.sess.netOut.Add(int64(n))
+	}
+	return n, err
+}
+
+// Read fills p with whole commands where it can; see the comment at the top
+// of this file.
+func (g *guardConn) Read(p []byte) (int, error) {
+	if g.err != nil {
+		return 0, g.err
+	}
+	if g.pending != "" {
+		return 0, g.refuse(g.pending)
+	}
+	// p[:out] is checked and will be delivered; p[out:end] is read but not
+	// yet checked.
+	out, end := 0, 0
+	for {
+		if end == len(p) {
+			if out > 0 {
+				return out, nil
+			}
+			// Only a held "*n" line fills p, so p is smaller than any
+			// sane caller's (bufio reads at least 4096 bytes): let the
+			// line through unheld.
+			g.sc = frameScanner{}
+			out, end, _, _, _ = g.sc.scan(p, 0, end, g.limits(), false)
+			return out, nil
+		}
+		var err error
+		if len(g.carry) > 0 {
+			m := copy(p[end:], g.carry)
+			g.carry = g.carry[m:]
+			end += m
+		} else {
+			var m int
+			if d := g.srv.idleTimeout(); d > 0 {
+				g.Conn.SetReadDeadline(time.Now().Add(d))
+			}
+			m, err = g.Conn.Read(p[end:])
+			if g.sess != nil {
+				g.sess.netIn.Add(int64(m))
+			}
+			end += m
+		}
+		var ended bool
+		var held int
+		var v *violation
+		out, end, held, ended, v = g.sc.scan(p, out, end, g.limits(), true)
+		switch {
+		case v != nil && v.start > 0 && v.final:
+			g.pending = v.msg
+			return v.start, nil
+		case v != nil && v.start > 0:
+			// Let the commands before the offending one run first; it is
+			// scanned again, with the session as they leave it.
+			g.keep(p[v.start:end])
+			g.sc = frameScanner{}
+			return v.start, nil
+		case v != nil:
+			return 0, g.refuse(v.msg)
+		case held > 0:
+			g.keep(p[held:end])
+			g.sc = frameScanner{}
+			return held, nil
+		case held == 0:
+			// Only an incomplete "*n" line so far: read on behind it and
+			// scan it again from its '*'.
+			g.sc = frameScanner{}
+			out = 0
+		}
+		if err != nil {
+			if out > 0 {
+				g.err = err
+				return out, nil
+			}
+			return 0, err
+		}
+		if ended && out > 0 {
+			return out, nil
+		}
+	}
+}
+
+// keep puts b back in front of the bytes still to scan.
+func (g *guardConn) keep(b []byte) {
+	if len(g.carry) == 0 {
+		g.carry = append(g.carry[:0:0], b...)
+		return
+	}
+	g.carry = append(append([]byte(nil), b...), g.carry...)
+}
+
+type limits struct {
+	authed  bool
+	maxBulk int64
+	maxCost int64
+}
+
+func (g *guardConn) limits() limits {
+	maxBulk := min(g.srv.protoMaxBulkLen(), 1<<61) // keeps cost sums far from overflow
+	maxCost := int64(maxQueryBuffer)
+	if maxBulk+maxInline+argOverhead > maxCost {
+		maxCost = maxBulk + maxInline + argOverhead
+	}
+	return limits{authed: g.authed(), maxBulk: maxBulk, maxCost: maxCost}
+}
+
+// refuse answers "-ERR <msg>" (nothing when msg is "") and makes every
+// later Read fail, so redcon closes the connection. Every command before
+// the offending one has been answered: Read is only called once redcon has
+// run and flushed all it was given.
+func (g *guardConn) refuse(msg string) error {
+	g.err = errGuardClosed
+	if msg != "" {
+		b := append([]byte("-ERR "), msg...)
+		for i := 5; i < len(b); i++ {
+			if b[i] == '\r' || b[i] == '\n' {
+				b[i] = ' '
+			}
+		}
+		b = append(b, '\r', '\n')
+		g.Conn.SetWriteDeadline(time.Now().Add(time.Second))
+		g.Write(b)
+	}
+	g.lingerClose()
+	return g.err
+}
+
+// lingerClose half-closes the connection and reads what the client is
+// still sending for a moment, so that the kernel does not answer unread
+// data with a reset that could destroy the error reply before the client
+// reads it. Bounded in time and bytes.
+func (g *guardConn) lingerClose() {
+	type closeWriter interface{ CloseWrite() error }
+	cw, ok := g.Conn.(closeWriter)
+	if !ok {
+		return
+	}
+	if cw.CloseWrite() != nil {
+		return
+	}
+	g.Conn.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+	io.CopyN(io.Discard, g.Conn, 1<<20)
+}
+
+// scan checks p[from:end] and returns:
+//   - out: p[:out] may be delivered (bytes of dropped "*0" commands are cut
+//     out of p, so end may shrink to newEnd);
+//   - held: with hold set, the index of an incomplete "*n" line at the end
+//     of the data that must not be delivered yet, -1 if none;
+//   - ended: a command ended in p[:out];
+//   - v: the first limit broken, if any.
+//
+// A command in progress when scan is called began before p[from], and no
+// command ended between its start and p[from] (Read returns as soon as one
+// ends), so a violation in it is final: its start is reported as -1.
+func (sc *frameScanner) scan(p []byte, from, end int, lim limits, hold bool) (out, newEnd, held int, ended bool, v *violation) {
+	start := -1 // index in p of the current command's first byte
+	i := from
+	for i < end {
+		c := p[i]
+		switch sc.state {
+		case stStart:
+			start = i
+			sc.cost = 0
+			if c != '*' {
+				sc.state, sc.lineLen = stInline, 0
+				continue // the byte belongs to the line
+			}
+			sc.state, sc.lineLen = stMbLine, 1
+		case stInline:
+			j := i
+			for j < end && p[j] != '\n' && p[j] != 0 {
+				j++
+			}
+			sc.lineLen += j - i
+			if sc.lineLen > maxInline {
+				return 0, end, -1, ended, &violation{start: start, msg: msgTooBigInline}
+			}
+			i = j
+			if i == end {
+				continue
+			}
+			if p[i] == 0 {
+				sc.state, sc.doomMsg = stDoomed, msgTooBigInline
+				continue
+			}
+			sc.state = stStart
+			ended = true
+		case stDoomed:
+			// Redis looks for the line's end with strchr, which stops at
+			// the NUL: it waits for more until the line is too big. The
+			// bytes are dropped; the connection is lost anyway.
+			sc.lineLen += end - i
+			end = i
+			if sc.lineLen > maxInline {
+				return 0, end, -1, ended, &violation{start: start, msg: sc.doomMsg, final: true}
+			}
+			continue
+		case stMbLine:
+			if c == 0 {
+				sc.state, sc.doomMsg = stDoomed, msgTooBigMbulk
+				continue
+			}
+			if c == '\r' {
+				sc.state = stMbLF
+				break
+			}
+			if sc.lineLen < maxCountLine {
+				sc.line[sc.lineLen] = c
+			}
+			sc.lineLen++
+			if sc.lineLen > maxInline {
+				return 0, end, -1, ended, &violation{start: start, msg: msgTooBigMbulk}
+			}
+		case stMbLF:
+			p[i] = '\n' // Redis skips this byte unchecked
+			n, ok := parseCountLine(sc.line[:], sc.lineLen)
+			switch {
+			case !ok || n > maxMultibulk:
+				return 0, end, -1, ended, &violation{start: start, msg: "Protocol error: invalid multibulk length"}
+			case n > maxUnauthMultibulk && !lim.authed:
+				return 0, end, -1, ended, &violation{start: start, msg: "Protocol error: unauthenticated multibulk length"}
+			case n <= 0 && start >= 0:
+				// Redis ignores an empty command: cut it out of the stream.
+				copy(p[start:], p[i+1:end])
+				end -= i + 1 - start
+				i = start
+				sc.state = stStart
+				continue
+			case n <= 0:
+				// Its '*' went out in an earlier Read, which only happens
+				// when the caller's buffer is tiny; redcon will refuse it.
+				sc.state = stStart
+				ended = true
+			default:
+				sc.args = n
+				sc.cost = int64(sc.lineLen) + 2
+				sc.state, sc.lineLen, sc.badSet = stBulkLine, 0, false
+			}
+		case stBulkLine:
+			if c == 0 {
+				sc.state, sc.doomMsg = stDoomed, msgTooBigBulk
+				continue
+			}
+			if sc.lineLen == 0 && c != '$' {
+				sc.badStart, sc.badSet = c, true
+			}
+			if c == '\r' {
+				sc.state = stBulkLF
+				break
+			}
+			if sc.lineLen < maxCountLine {
+				sc.line[sc.lineLen] = c
+			}
+			sc.lineLen++
+			if sc.lineLen > maxInline {
+				return 0, end, -1, ended, &violation{start: start, msg: msgTooBigBulk}
+			}
+		case stBulkLF:
+			p[i] = '\n'
+			if sc.badSet {
+				return 0, end, -1, ended, &violation{start: start, msg: expectedDollar(sc.badStart)}
+			}
+			n, ok := parseCountLine(sc.line[:], sc.lineLen)
+			switch {
+			case !ok || n < 0 || n > lim.maxBulk:
+				return 0, end, -1, ended, &violation{start: start, msg: "Protocol error: invalid bulk length"}
+			case n > maxUnauthBulk && !lim.authed:
+				return 0, end, -1, ended, &violation{start: start, msg: "Protocol error: unauthenticated bulk length"}
+			}
+			sc.cost += int64(sc.lineLen) + 2 + n + 2 + argOverhead
+			if sc.cost > lim.maxCost {
+				return 0, end, -1, ended, &violation{start: start, msg: ""}
+			}
+			sc.data = n
+			sc.state = stBulkData
+			if n == 0 {
+				sc.state = stBulkCR
+			}
+		case stBulkData:
+			k := int64(end - i)
+			if k > sc.data {
+				k = sc.data
+			}
+			sc.data -= k
+			i += int(k)
+			if sc.data == 0 {
+				sc.state = stBulkCR
+			}
+			continue
+		case stBulkCR:
+			p[i] = '\r' // Redis skips the two bytes after a bulk unchecked
+			sc.state = stBulkEnd
+		case stBulkEnd:
+			p[i] = '\n'
+			sc.args--
+			sc.lineLen, sc.badSet = 0, false
+			sc.state = stBulkLine
+			if sc.args == 0 {
+				sc.state = stStart
+				ended = true
+			}
+		}
+		i++
+	}
+	// Everything scanned may go out, except an incomplete "*n" line that
+	// may still be valid: it waits, so that an empty command can be cut out
+	// and the line's limits are checked after the commands before it ran.
+	if hold && (sc.state == stMbLine || sc.state == stMbLF) && sc.lineLen <= maxCountLine && start >= 0 {
+		return start, end, start, ended, nil
+	}
+	return end, end, -1, ended, nil
+}
+
+func expectedDollar(c byte) string {
+	msg := "Protocol error: expected '$', got '"
+	if c == 0 {
+		return msg // Redis formats the byte with %c into a C string: a NUL ends it
+	}
+	return msg + string([]byte{c}) + "'"
+}
+
+// parseCountLine parses the digits of a "*n" or "$n" line (line[0] is the
+// '*' or '$'; n is the line's length) as Redis's string2ll does: optional
+// '-', no '+', no leading zeros, no spaces, within int64.
+func parseCountLine(line []byte, n int) (int64, bool) {
+	if n > len(line) || n < 2 {
+		return 0, false
+	}
+	return parseRedisInt(line[1:n])
+}
+
+// parseRedisInt parses b as Redis's string2ll: an optional '-', then "0" or
+// a digit 1-9 followed by digits, nothing else, within int64.
+func parseRedisInt(b []byte) (int64, bool) {
+	if len(b) == 0 || len(b) > 20 {
+		return 0, false
+	}
+	if len(b) == 1 && b[0] == '0' {
+		return 0, true
+	}
+	neg := b[0] == '-'
+	if neg {
+		b = b[1:]
+		if len(b) == 0 {
+			return 0, false
+		}
+	}
+	if b[0] < '1' || b[0] > '9' {
+		return 0, false
+	}
+	var v uint64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		d := uint64(c - '0')
+		if v > (1<<64-1-d)/10 {
+			return 0, false
+		}
+		v = v*10 + d
+	}
+	if neg {
+		if v > 1<<63 {
+			return 0, false
+		}
+		return -int64(v), true
+	}
+	if v > 1<<63-1 {
+		return 0, false
+	}
+	return int64(v), true
+}
