@@ -2,6 +2,7 @@ package version
 
 import (
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -78,6 +79,24 @@ func Compare(a, b Clock) Order {
 	return Equal
 }
 
+// String formats c as "[node=counter@stamp ...]", for tests and logs.
+func (c Clock) String() string {
+	var b strings.Builder
+	b.WriteByte('[')
+	for i, e := range c {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteString(e.Node)
+		b.WriteByte('=')
+		b.WriteString(strconv.FormatUint(e.Counter, 10))
+		b.WriteByte('@')
+		b.WriteString(strconv.FormatUint(uint64(e.Stamp), 10))
+	}
+	b.WriteByte(']')
+	return b.String()
+}
+
 // Descends reports whether c has seen everything o has (c == o or c after o).
 func (c Clock) Descends(o Clock) bool {
 	r := Compare(c, o)
@@ -142,7 +161,8 @@ func (c Clock) Increment(node string, at HLC) Clock {
 }
 
 // truncate drops the least recently stamped entries (ties: smallest node ID)
-// until at most limit remain, never dropping keep.
+// until at most limit remain, never dropping keep. It works in place: c must
+// be a fresh clock owned by the caller.
 func (c Clock) truncate(limit int, keep string) Clock {
 	for len(c) > limit {
 		victim := -1
@@ -154,7 +174,7 @@ func (c Clock) truncate(limit int, keep string) Clock {
 				victim = i
 			}
 		}
-		c = slices.Delete(slices.Clone(c), victim, victim+1)
+		c = slices.Delete(c, victim, victim+1)
 	}
 	return c
 }
@@ -162,9 +182,12 @@ func (c Clock) truncate(limit int, keep string) Clock {
 // Valid reports whether c is well formed: sorted by node, no duplicates, no
 // zero counters, no empty node IDs, and at most MaxClockEntries entries.
 func (c Clock) Valid() bool {
-	if len(c) > MaxClockEntries {
-		return false
-	}
+	return len(c) <= MaxClockEntries && c.wellFormed()
+}
+
+// wellFormed is Valid without the size limit: the merge of several clocks
+// (Siblings.Clock, a context token) may exceed MaxClockEntries.
+func (c Clock) wellFormed() bool {
 	for i, e := range c {
 		if e.Node == "" || e.Counter == 0 {
 			return false
@@ -176,7 +199,7 @@ func (c Clock) Valid() bool {
 	return true
 }
 
-// compareBytes is a total order on clocks used only to break ties
+// compareClockBytes is a total order on clocks used only to break ties
 // deterministically; it has no causal meaning.
 func compareClockBytes(a, b Clock) int {
 	for i := 0; i < len(a) && i < len(b); i++ {

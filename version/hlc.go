@@ -6,11 +6,16 @@ package version
 // stay close to wall time, so they order writes for last-writer-wins.
 type HLC uint64
 
-// MakeHLC builds a reading from its parts.
+// maxMillis is the largest physical part an HLC can hold (the year 10889).
+const maxMillis = 1<<48 - 1
+
+// maxHLC is the largest reading; Next saturates there.
+const maxHLC = ^HLC(0)
+
+// MakeHLC builds a reading from its parts. ms is clamped to [0, maxMillis],
+// so an absurd wall clock cannot wrap around to a small reading.
 func MakeHLC(ms int64, logical uint16) HLC {
-	if ms < 0 {
-		ms = 0
-	}
+	ms = min(max(ms, 0), maxMillis)
 	return HLC(uint64(ms)<<16 | uint64(logical))
 }
 
@@ -22,15 +27,29 @@ func (h HLC) Logical() uint16 { return uint16(h) }
 
 // Next returns the reading that follows h when the wall clock reads nowMs:
 // nowMs itself if it is ahead, else h plus one logical tick.
+//
+// When the logical part is full (65535 readings already issued within one
+// millisecond, or the wall clock stalled or stepped back for that long), the
+// tick carries into the physical part: the reading runs one millisecond ahead
+// of h's, and so possibly of the wall clock, until the wall clock catches up.
+// Readings thus keep strictly increasing rather than wrapping, at the cost of
+// drifting ahead of wall time under more than 65536 writes per millisecond.
+// The one exception is the largest reading (reachable only by observing a
+// corrupt or hostile remote reading): there Next returns h unchanged.
 func (h HLC) Next(nowMs int64) HLC {
 	if wall := MakeHLC(nowMs, 0); wall > h {
 		return wall
+	}
+	if h == maxHLC {
+		return h
 	}
 	return h + 1
 }
 
 // Observe returns the reading that follows both h and a remote reading, so
-// that a node's next write orders after every write it has seen.
+// that a node's next write orders after every write it has seen. A caller
+// should bound how far ahead of its wall clock a remote reading may be before
+// observing it: Observe follows any reading, however far in the future.
 func (h HLC) Observe(remote HLC, nowMs int64) HLC {
 	return max(h, remote).Next(nowMs)
 }

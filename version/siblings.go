@@ -65,7 +65,9 @@ func newer(a, b *Version) int {
 type Siblings []Version
 
 // Merge returns the union of a and b with every version that another one
-// descends from removed. Merge is commutative, associative and idempotent.
+// descends from removed; of versions with equal clocks it keeps only the
+// newest (see Latest). Merge is commutative, associative and idempotent.
+// The result may be a or b itself when the other adds nothing.
 func Merge(a, b Siblings) Siblings {
 	if len(b) == 0 {
 		return a
@@ -73,39 +75,75 @@ func Merge(a, b Siblings) Siblings {
 	if len(a) == 0 {
 		return b
 	}
+	// The common case is one version replacing another (SET over an
+	// existing key): answer it without allocating. Either side of length one
+	// is canonical, so these shortcuts agree with reconcile on any input.
+	if len(b) == 1 && allLoseTo(a, &b[0], false) {
+		return b
+	}
+	if len(a) == 1 && allLoseTo(b, &a[0], true) {
+		return a
+	}
 	all := make(Siblings, 0, len(a)+len(b))
 	all = append(all, a...)
 	all = append(all, b...)
 	return reconcile(all)
 }
 
-// reconcile reduces any collection of versions to canonical siblings.
-func reconcile(all Siblings) Siblings {
-	out := all[:0:0]
-	for i := range all {
-		v := &all[i]
-		dominated := false
-		for j := range all {
-			if i == j {
-				continue
-			}
-			switch Compare(v.Clock, all[j].Clock) {
-			case Before:
-				dominated = true
-			case Equal:
-				// Same history: keep exactly one, the greatest in the total order.
-				if c := newer(v, &all[j]); c < 0 || (c == 0 && j < i) {
-					dominated = true
-				}
-			}
-			if dominated {
-				break
-			}
-		}
-		if !dominated {
-			out = append(out, *v)
+// allLoseTo reports whether reconcile would drop every version of s in
+// favour of w; wEarlier says whether w precedes s in the collection.
+func allLoseTo(s Siblings, w *Version, wEarlier bool) bool {
+	for i := range s {
+		if !losesTo(&s[i], w, wEarlier) {
+			return false
 		}
 	}
+	return true
+}
+
+// losesToAny reports whether reconcile would drop v in favour of some
+// version of s; sEarlier says whether s precedes v in the collection.
+func losesToAny(v *Version, s Siblings, sEarlier bool) bool {
+	for i := range s {
+		if losesTo(v, &s[i], sEarlier) {
+			return true
+		}
+	}
+	return false
+}
+
+// losesTo reports whether v is dropped because of w: w descends from v and
+// either has more history or the same history and is newer. Identical
+// versions keep the earlier one.
+func losesTo(v, w *Version, wEarlier bool) bool {
+	switch Compare(v.Clock, w.Clock) {
+	case Before:
+		return true
+	case Equal:
+		c := newer(v, w)
+		return c < 0 || (c == 0 && wEarlier)
+	}
+	return false
+}
+
+// reconcile reduces any collection of versions to canonical siblings. It
+// works in place: all must be owned by the caller.
+func reconcile(all Siblings) Siblings {
+	// Comparing v only with the versions kept so far and those not yet
+	// examined gives the same answer as comparing it with every version:
+	// a dropped version lost to one that is still here or lost in turn, and
+	// losing is transitive.
+	n := 0
+	for i := range all {
+		v := all[i]
+		if losesToAny(&v, all[:n], true) || losesToAny(&v, all[i+1:], false) {
+			continue
+		}
+		all[n] = v
+		n++
+	}
+	out := all[:n:n]
+	clear(all[n:]) // let dropped values be collected
 	slices.SortFunc(out, func(a, b Version) int { return newer(&a, &b) })
 	return out
 }

@@ -1,0 +1,425 @@
+package version
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"runtime"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// sampleRecords are valid sibling sets of several shapes.
+func sampleRecords() map[string]Siblings {
+	big := ver("a=1", MakeHLC(1_700_000_000_000, 3), "a", strings.Repeat("x", 300))
+	del := ver("a=2@9 b=1@4", 77, "b", "")
+	del.Tombstone, del.Kind, del.Value = true, 0, nil
+	exp := ver("c=5@1", 12, "c", "soon")
+	exp.ExpireAt = 1_700_000_000_123
+	neg := ver("d=1", 13, "d", "")
+	neg.ExpireAt = -1 // nonsense, but representable
+	full := Version{Clock: fullClock(MaxClockEntries), Timestamp: 99, Writer: "n00", Kind: KindString, Value: []byte("full")}
+	huge := ver("z=18446744073709551615@18446744073709551615", ^HLC(0), strings.Repeat("w", maxNodeIDLen), "max")
+	return map[string]Siblings{
+		"empty":       nil,
+		"one":         {ver("a=1@5", 5, "a", "v")},
+		"empty clock": {{Timestamp: 1, Kind: KindString, Value: []byte("orphan")}},
+		"big value":   {big},
+		"tombstone":   {del},
+		"expiring":    {exp},
+		"negative":    {neg},
+		"full clock":  {full},
+		"extremes":    {huge},
+		"siblings":    Merge(Siblings{del}, Merge(Siblings{exp}, Siblings{ver("e=1", 5, "e", "")})),
+	}
+}
+
+func TestRecordRoundTrip(t *testing.T) {
+	for name, s := range sampleRecords() {
+		if why := canonical(s); why != "" {
+			t.Fatalf("%s: sample not canonical: %s", name, why)
+		}
+		b := s.AppendBinary([]byte("prefix"))
+		if !bytes.HasPrefix(b, []byte("prefix")) {
+			t.Fatalf("%s: AppendBinary lost the prefix", name)
+		}
+		b = b[len("prefix"):]
+		got, err := Decode(b)
+		if err != nil {
+			t.Errorf("%s: Decode: %v", name, err)
+			continue
+		}
+		if !got.Equal(s) || !identical(got, s) {
+			t.Errorf("%s: round trip gives %q, want %q", name, values(got), values(s))
+		}
+		if re := got.AppendBinary(nil); !bytes.Equal(re, b) {
+			t.Errorf("%s: re-encoding differs:\n%x\n%x", name, re, b)
+		}
+	}
+}
+
+// randomSiblings makes a random canonical set: random versions with
+// random clocks over a few nodes, reduced by Merge.
+func randomSiblings(rng *rand.Rand) Siblings {
+	var s Siblings
+	for range rng.IntN(6) {
+		v := randomVersion(rng, 4+rng.IntN(MaxClockEntries-3), 300)
+		if rng.IntN(3) == 0 {
+			v.Value = make([]byte, rng.IntN(200))
+			for i := range v.Value {
+				v.Value[i] = byte(rng.Uint32())
+			}
+		}
+		v.Timestamp = HLC(rng.Uint64() >> rng.IntN(64))
+		v.ExpireAt = rng.Int64() >> rng.IntN(64)
+		s = s.Add(v)
+	}
+	return s
+}
+
+func TestRecordRoundTripRandom(t *testing.T) {
+	t.Parallel()
+	seed := testSeed(t)
+	rng := rand.New(rand.NewPCG(seed, 3))
+	for i := range 2000 {
+		s := randomSiblings(rng)
+		b := s.AppendBinary(nil)
+		got, err := Decode(b)
+		if err != nil || !got.Equal(s) {
+			t.Fatalf("seed %d case %d: round trip of %q gives %q, %v", seed, i, values(s), values(got), err)
+		}
+		if re := got.AppendBinary(nil); !bytes.Equal(re, b) {
+			t.Fatalf("seed %d case %d: re-encoding differs", seed, i)
+		}
+	}
+}
+
+// checkDecoded fails unless err wraps ErrCorrupt or s is a canonical set
+// that encodes back to exactly b.
+func checkDecoded(t *testing.T, b []byte, s Siblings, err error) {
+	t.Helper()
+	if err != nil {
+		if !errors.Is(err, ErrCorrupt) {
+			t.Fatalf("Decode(%x): error %v does not wrap ErrCorrupt", b, err)
+		}
+		if s != nil {
+			t.Fatalf("Decode(%x): error %v with a result", b, err)
+		}
+		return
+	}
+	if why := canonical(s); why != "" {
+		t.Fatalf("Decode(%x) accepted a non-canonical set: %s", b, why)
+	}
+	if re := s.AppendBinary(nil); !bytes.Equal(re, b) {
+		t.Fatalf("Decode(%x) accepted bytes that re-encode as %x", b, re)
+	}
+}
+
+func TestDecodeTruncated(t *testing.T) {
+	for name, s := range sampleRecords() {
+		b := s.AppendBinary(nil)
+		for i := range len(b) {
+			got, err := Decode(b[:i])
+			if err == nil {
+				t.Errorf("%s: prefix of %d/%d bytes decodes to %q", name, i, len(b), values(got))
+				continue
+			}
+			if !errors.Is(err, ErrCorrupt) {
+				t.Errorf("%s: prefix of %d bytes: %v does not wrap ErrCorrupt", name, i, err)
+			}
+		}
+	}
+}
+
+// TestDecodeCorrupted changes every byte of every sample to every other
+// value: each result is an ErrCorrupt or a canonical set whose encoding is
+// exactly the corrupted bytes, and nothing panics.
+func TestDecodeCorrupted(t *testing.T) {
+	t.Parallel()
+	accepted := 0
+	for _, s := range sampleRecords() {
+		b := s.AppendBinary(nil)
+		for i := range b {
+			orig := b[i]
+			for x := range 256 {
+				// Long records (their bytes are mostly value or writer
+				// text) get the bit patterns that matter to varints and
+				// flags; short ones every value.
+				if byte(x) == orig || (len(b) > 128 && !slices.Contains([]byte{0, 1, 2, 0x7f, 0x80, 0xff, orig ^ 1, orig ^ 0x80}, byte(x))) {
+					continue
+				}
+				c := bytes.Clone(b)
+				c[i] = byte(x)
+				got, err := Decode(c)
+				checkDecoded(t, c, got, err)
+				if err == nil {
+					accepted++
+				}
+			}
+		}
+	}
+	t.Logf("%d corruptions decoded as other valid sets", accepted)
+}
+
+// rawRecord encodes versions with AppendBinary without checking them, so
+// tests can build records no canonical set has.
+func rawRecord(vs ...Version) []byte { return Siblings(vs).AppendBinary(nil) }
+
+func TestDecodeRejects(t *testing.T) {
+	v1 := ver("a=1", 10, "a", "v1")
+	v2 := ver("a=2", 20, "a", "v2")
+	w1 := ver("b=1", 15, "b", "w1")
+	w1twin := ver("b=1", 16, "c", "w1")
+	one := rawRecord(v1)
+	tests := []struct {
+		name string
+		b    []byte
+	}{
+		{"nothing", nil},
+		{"format 0", append([]byte{0}, one[1:]...)},
+		{"format 2", append([]byte{2}, one[1:]...)},
+		{"dominated version included", rawRecord(v1, v2)},
+		{"dominated version last", rawRecord(v2, v1)},
+		{"unsorted siblings", rawRecord(v2, w1)},
+		{"equal clocks", rawRecord(w1, w1twin)},
+		{"duplicate version", rawRecord(w1, w1)},
+		{"duplicate clock entries", rawRecord(ver("a=1 a=2", 1, "a", ""))},
+		{"unsorted clock entries", rawRecord(ver("b=1 a=2", 1, "a", ""))},
+		{"zero counter", rawRecord(ver("a=0", 1, "a", ""))},
+		{"zero counter among others", rawRecord(ver("a=1 b=0 c=1", 1, "a", ""))},
+		{"empty node ID", rawRecord(ver("=1", 1, "a", ""))},
+		{"too many clock entries", rawRecord(Version{Clock: fullClock(MaxClockEntries + 1), Writer: "n00"})},
+		{"node ID too long", rawRecord(ver(strings.Repeat("n", maxNodeIDLen+1)+"=1", 1, "a", ""))},
+		{"writer too long", rawRecord(ver("a=1", 1, strings.Repeat("w", maxNodeIDLen+1), ""))},
+		{"unknown flags", func() []byte { b := rawRecord(v1); b[len(b)-5] = 2; return b }()},
+		{"trailing byte", append(rawRecord(v1), 0)},
+		{"count too high", func() []byte { b := rawRecord(v1); b[1] = 2; return b }()},
+		{"count too low", func() []byte { b := rawRecord(w1, v2); b[1] = 1; return b }()},
+		{"count over MaxSiblings", binary.AppendUvarint([]byte{recordFormat}, MaxSiblings+1)},
+		{"non-minimal count", append([]byte{recordFormat, 0x81, 0x00}, one[2:]...)},
+		{"non-minimal empty count", []byte{recordFormat, 0x80, 0x00}},
+		{"varint overflow", []byte{recordFormat, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f}},
+	}
+	for _, tt := range tests {
+		got, err := Decode(tt.b)
+		if err == nil {
+			t.Errorf("%s: Decode(%x) accepted %q", tt.name, tt.b, values(got))
+			continue
+		}
+		if !errors.Is(err, ErrCorrupt) {
+			t.Errorf("%s: error %v does not wrap ErrCorrupt", tt.name, err)
+		}
+	}
+	// The unknown-flags record must really have had its flags byte hit.
+	if b := rawRecord(v1); b[len(b)-5] != 0 || b[len(b)-4] != byte(KindString) {
+		t.Fatalf("flags byte not where the test expects it: %x", b)
+	}
+}
+
+// bytesAllocated returns the heap bytes f allocates per call.
+func bytesAllocated(runs int, f func()) uint64 {
+	f() // warm up
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	for range runs {
+		f()
+	}
+	runtime.ReadMemStats(&after)
+	return (after.TotalAlloc - before.TotalAlloc) / uint64(runs)
+}
+
+// TestDecodeHostileSizes checks that declared counts and lengths cost
+// nothing until bytes back them: a record that claims much and holds little
+// is rejected without allocating more than its own size.
+func TestDecodeHostileSizes(t *testing.T) {
+	oneVersion := rawRecord(ver("a=1@1 b=2@2", 5, "a", strings.Repeat("v", 1000)))
+	tests := []struct {
+		name string
+		b    []byte
+	}{
+		{"huge sibling count", binary.AppendUvarint([]byte{recordFormat}, 1<<62)},
+		{"MaxSiblings declared, little data", append(binary.AppendUvarint([]byte{recordFormat}, MaxSiblings), make([]byte, 64)...)},
+		// A real first version, then nothing (the old decoder allocated
+		// room for the declared count here).
+		{"count as high as the bytes allow, one version present", append(binary.AppendUvarint([]byte{recordFormat}, uint64(len(oneVersion)-2)/minVersionLen), oneVersion[2:]...)},
+		{"clock of 10 declared, two bytes of entries", []byte{recordFormat, 1, MaxClockEntries, 1, 'a', 1, 1, 1, 1, 1}},
+		{"huge clock declared", append([]byte{recordFormat, 1}, binary.AppendUvarint(nil, 1<<60)...)},
+		{"huge node ID length", append([]byte{recordFormat, 1, 1}, binary.AppendUvarint(nil, 1<<62)...)},
+		{"huge writer length", append([]byte{recordFormat, 1, 0, 1}, binary.AppendUvarint(nil, 1<<62)...)},
+		{"huge value length", append([]byte{recordFormat, 1, 0, 1, 0, 0, 0, 1}, binary.AppendUvarint(nil, 1<<62)...)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := Decode(tt.b); !errors.Is(err, ErrCorrupt) {
+				t.Fatalf("Decode(%x) = %v, want ErrCorrupt", tt.b, err)
+			}
+			n := bytesAllocated(1000, func() { Decode(tt.b) })
+			if n > uint64(len(tt.b)) {
+				t.Errorf("Decode of %d bytes allocated %d bytes", len(tt.b), n)
+			}
+		})
+	}
+}
+
+// TestDecodeAllocs pins the allocations of the hot path: a one-version
+// record costs the sibling slice, the clock, and one string holding every
+// node ID (the writer's is shared with its clock entry).
+func TestDecodeAllocs(t *testing.T) {
+	b := rawRecord(ver("node-a=1@1 node-b=2@2 node-c=3@3", 5, "node-b", "value"))
+	if n := testing.AllocsPerRun(100, func() { Decode(b) }); n != 3 {
+		t.Errorf("Decode of one version with a 3-entry clock: %v allocs, want 3", n)
+	}
+	s, _ := Decode(b)
+	if len(s) != 1 || s[0].Writer != "node-b" || s[0].Clock.String() != "[node-a=1@1 node-b=2@2 node-c=3@3]" {
+		t.Fatalf("decoded %v %q", s[0].Clock, values(s))
+	}
+	// Siblings naming the same nodes share their strings: two versions
+	// cost the sibling slice (grown once), two clocks and one string.
+	two := Siblings{ver("node-a=2 node-b=1", 5, "node-a", "x"), ver("node-a=1 node-b=2", 6, "node-b", "y")}
+	b2 := two.AppendBinary(nil)
+	if n := testing.AllocsPerRun(100, func() { Decode(b2) }); n != 5 {
+		t.Errorf("Decode of two versions: %v allocs, want 5", n)
+	}
+	if got, err := Decode(b2); err != nil || !identical(got, two) {
+		t.Fatalf("decoded %q, %v", values(got), err)
+	}
+	// A record that fails early allocates nothing.
+	bad := []byte{recordFormat, 3}
+	if n := testing.AllocsPerRun(100, func() { Decode(bad) }); n != 0 {
+		t.Errorf("Decode of a truncated header: %v allocs, want 0", n)
+	}
+}
+
+func TestMergeAllocs(t *testing.T) {
+	old := Siblings{ver("a=1@1", 1, "a", "old")}
+	nu := Siblings{ver("a=2@2", 2, "a", "new")}
+	sib := Siblings{ver("b=1@1", 1, "b", "sib")}
+	if n := testing.AllocsPerRun(100, func() { Merge(old, nu) }); n != 0 {
+		t.Errorf("Merge of a version with its successor: %v allocs, want 0", n)
+	}
+	if n := testing.AllocsPerRun(100, func() { Merge(nu, old) }); n != 0 {
+		t.Errorf("Merge of a version with its predecessor: %v allocs, want 0", n)
+	}
+	if n := testing.AllocsPerRun(100, func() { Merge(old, sib) }); n != 1 {
+		t.Errorf("Merge of concurrent versions: %v allocs, want 1", n)
+	}
+}
+
+func TestContextRoundTrip(t *testing.T) {
+	clocks := []Clock{
+		nil,
+		cl("a=1"),
+		cl("a=1@5 b=7@9 c=18446744073709551615@18446744073709551615"),
+		fullClock(MaxClockEntries),
+		// The merge of several siblings' clocks may exceed
+		// MaxClockEntries; its token must still be accepted.
+		fullClock(MaxClockEntries).Merge(renamed(fullClock(MaxClockEntries), "m")),
+		fullClock(60),
+	}
+	seed := testSeed(t)
+	rng := rand.New(rand.NewPCG(seed, 4))
+	for range 500 {
+		clocks = append(clocks, randomSiblings(rng).Clock())
+	}
+	for _, c := range clocks {
+		tok := EncodeContext(c)
+		if len(tok) > maxContextLen {
+			t.Fatalf("token of %v is %d characters", c, len(tok))
+		}
+		got, err := DecodeContext(tok)
+		if err != nil {
+			t.Errorf("DecodeContext(EncodeContext(%v)): %v", c, err)
+			continue
+		}
+		if got.String() != c.String() {
+			t.Errorf("round trip of %v gives %v", c, got)
+		}
+		if strings.ContainsAny(tok, "+/=") {
+			t.Errorf("token %q is not unpadded URL-safe base64", tok)
+		}
+	}
+}
+
+func TestDecodeContextRejects(t *testing.T) {
+	valid := EncodeContext(cl("a=1@5 b=2@6"))
+	raw := func(b ...byte) string { return base64.RawURLEncoding.EncodeToString(b) }
+	clockBytes := func(c Clock) []byte { return c.appendBinary([]byte{recordFormat}) }
+	tests := []struct {
+		name  string
+		token string
+	}{
+		{"empty", ""},
+		{"not base64", "!!!!"},
+		{"standard alphabet", valid[:1] + "+" + valid[2:]},
+		{"padded", valid + "="},
+		{"impossible length", valid[:len(valid)-len(valid)%4] + "A"},
+		{"non-zero trailing bits", "AQB"}, // "AQA" with its unused bits set
+		{"line break inside", valid[:2] + "\n" + valid[2:]},
+		{"carriage return at end", valid + "\r"},
+		{"space", valid[:2] + " " + valid[2:]},
+		{"oversized", strings.Repeat("A", maxContextLen+1)},
+		{"wrong format byte", raw(append([]byte{2}, clockBytes(cl("a=1"))[1:]...)...)},
+		{"format byte only", raw(recordFormat)},
+		{"trailing bytes", raw(append(clockBytes(cl("a=1")), 0)...)},
+		{"record, not a clock", base64.RawURLEncoding.EncodeToString(rawRecord(ver("a=1", 1, "a", "v")))},
+		{"unsorted clock", raw(clockBytes(cl("b=1 a=1"))...)},
+		{"duplicate node", raw(clockBytes(cl("a=1 a=2"))...)},
+		{"zero counter", raw(clockBytes(cl("a=0"))...)},
+		{"empty node ID", raw(clockBytes(cl("=1"))...)},
+		{"node ID too long", raw(clockBytes(cl(strings.Repeat("n", maxNodeIDLen+1) + "=1"))...)},
+		{"entry count beyond the bytes", raw(recordFormat, 50, 1, 'a', 1, 1)},
+		{"non-minimal counter", raw(recordFormat, 1, 1, 'a', 0x81, 0x00, 1)},
+	}
+	if _, err := DecodeContext(valid); err != nil {
+		t.Fatalf("valid token rejected: %v", err)
+	}
+	if _, err := DecodeContext("AQA"); err != nil {
+		t.Fatalf("empty-clock token rejected: %v", err)
+	}
+	for _, tt := range tests {
+		c, err := DecodeContext(tt.token)
+		if err == nil {
+			t.Errorf("%s: DecodeContext(%q) accepted %v", tt.name, tt.token, c)
+			continue
+		}
+		if !errors.Is(err, ErrBadContext) {
+			t.Errorf("%s: error %v does not wrap ErrBadContext", tt.name, err)
+		}
+	}
+}
+
+// TestDecodeContextLimit checks the size limit at its edge: a valid token
+// of exactly maxContextLen characters is accepted, one byte more is not.
+func TestDecodeContextLimit(t *testing.T) {
+	// maxContextLen characters of base64 hold 3072 bytes: the format byte,
+	// a one-byte entry count, and entries of len(node)+3 bytes (one-byte
+	// length, counter and stamp).
+	rest := maxContextLen/4*3 - 2
+	var c Clock
+	for i := 0; rest > 0; i++ {
+		l := min(100, rest-3)
+		if rest-(l+3) < 4 && rest-(l+3) > 0 {
+			l -= 4 // leave room for a last entry
+		}
+		node := fmt.Sprintf("n%03d", i) + strings.Repeat("x", l-4)
+		c = append(c, Entry{Node: node, Counter: 1, Stamp: 1})
+		rest -= l + 3
+	}
+	tok := EncodeContext(c)
+	if len(tok) != maxContextLen {
+		t.Fatalf("test built a token of %d characters, want %d", len(tok), maxContextLen)
+	}
+	if got, err := DecodeContext(tok); err != nil || got.String() != c.String() {
+		t.Fatalf("token of exactly %d characters: %v, %v", len(tok), got, err)
+	}
+	c[len(c)-1].Node += "x"
+	tok = EncodeContext(c)
+	if _, err := DecodeContext(tok); !errors.Is(err, ErrBadContext) {
+		t.Fatalf("token of %d characters: err %v, want ErrBadContext", len(tok), err)
+	}
+}
