@@ -1,0 +1,223 @@
+package cluster
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"regexp"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ringstore/ringstore/version"
+)
+
+// fakeHandler is an in-memory PeerHandler with counters and a gate that
+// tests use to delay or fail calls.
+type fakeHandler struct {
+	mu    sync.Mutex
+	data  map[string]version.Siblings // guarded by mu; key "db/key"
+	hints []string                    // guarded by mu; "hintFor db/key"
+
+	reads, writes, forwards atomic.Int64
+
+	// gate, if set, runs first in every call; a non-nil error fails the
+	// call. It may block (honouring ctx).
+	gate func(ctx context.Context, op Op, key []byte) error
+}
+
+func newFakeHandler() *fakeHandler {
+	return &fakeHandler{data: map[string]version.Siblings{}}
+}
+
+func (h *fakeHandler) ServeRead(ctx context.Context, db int, key []byte) (version.Siblings, error) {
+	h.reads.Add(1)
+	if h.gate != nil {
+		if err := h.gate(ctx, OpRead, key); err != nil {
+			return nil, err
+		}
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.data[fmt.Sprintf("%d/%s", db, key)], nil
+}
+
+func (h *fakeHandler) ServeWrite(ctx context.Context, db int, key []byte, sib version.Siblings, hintFor string) error {
+	h.writes.Add(1)
+	if h.gate != nil {
+		if err := h.gate(ctx, OpWrite, key); err != nil {
+			return err
+		}
+	}
+	k := fmt.Sprintf("%d/%s", db, key)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.data[k] = version.Merge(h.data[k], sib)
+	if hintFor != "" {
+		h.hints = append(h.hints, hintFor+" "+k)
+	}
+	return nil
+}
+
+// ServeForward echoes its command as a RESP simple string "db arg arg...".
+func (h *fakeHandler) ServeForward(ctx context.Context, db int, args [][]byte) ([]byte, error) {
+	h.forwards.Add(1)
+	if h.gate != nil {
+		if err := h.gate(ctx, OpForward, args[len(args)-1]); err != nil {
+			return nil, err
+		}
+	}
+	s := fmt.Sprint(db)
+	for _, a := range args {
+		s += " " + string(a)
+	}
+	return []byte("+" + s + "\r\n"), nil
+}
+
+// testNode is a PeerServer on a loopback port.
+type testNode struct {
+	id     string
+	addr   string
+	h      *fakeHandler
+	srv    *PeerServer
+	served chan error // Serve's result
+	killed bool
+}
+
+// startNode serves h as node id on 127.0.0.1:0 (or addr, to restart a node
+// where it was) until the test ends or kill.
+func startNode(t testing.TB, id string, secret []byte, h *fakeHandler, addr string, opts ...func(*PeerServerConfig)) *testNode {
+	t.Helper()
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := PeerServerConfig{NodeID: id, Secret: secret, Logger: testLogger(t)}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	srv, err := NewPeerServer(cfg, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := &testNode{id: id, addr: ln.Addr().String(), h: h, srv: srv, served: make(chan error, 1)}
+	go func() { n.served <- srv.Serve(ln) }()
+	t.Cleanup(func() { n.kill(t) })
+	return n
+}
+
+// kill closes the node's server and checks that Serve returned nil.
+func (n *testNode) kill(t testing.TB) {
+	t.Helper()
+	if n.killed {
+		return
+	}
+	n.killed = true
+	if err := n.srv.Close(); err != nil {
+		t.Errorf("close %s: %v", n.id, err)
+	}
+	select {
+	case err := <-n.served:
+		if err != nil {
+			t.Errorf("Serve %s: %v", n.id, err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Errorf("Serve %s did not return after Close", n.id)
+	}
+}
+
+// addrBook is a Resolve function's table.
+type addrBook struct {
+	mu sync.Mutex
+	m  map[string]string // guarded by mu
+}
+
+func (b *addrBook) set(node, addr string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.m == nil {
+		b.m = map[string]string{}
+	}
+	b.m[node] = addr
+}
+
+func (b *addrBook) resolve(node string) (string, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	a, ok := b.m[node]
+	return a, ok
+}
+
+// newTestTransport returns node id's transport to the given nodes, closed
+// when the test ends.
+func newTestTransport(t testing.TB, id string, secret []byte, nodes ...*testNode) (*Transport, *addrBook) {
+	t.Helper()
+	book := &addrBook{}
+	for _, n := range nodes {
+		book.set(n.id, n.addr)
+	}
+	cfg := DefaultLocalTransportConfig()
+	cfg.NodeID, cfg.Secret, cfg.Resolve, cfg.Logger = id, secret, book.resolve, testLogger(t)
+	tr, err := NewTransport(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tr.Close() })
+	return tr, book
+}
+
+func testLogger(t testing.TB) *slog.Logger {
+	return slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+// testSecret is the cluster secret of most tests.
+var testSecret = []byte("correct horse battery staple")
+
+// sib returns a one-version sibling set written by node.
+func sib(node, value string, counter uint64) version.Siblings {
+	ts := version.MakeHLC(1_700_000_000_000, uint16(counter))
+	return version.Siblings{{
+		Clock:     version.Clock{{Node: node, Counter: counter, Stamp: ts}},
+		Timestamp: ts,
+		Writer:    node,
+		Kind:      version.KindString,
+		Value:     []byte(value),
+	}}
+}
+
+// transportFrame matches a stack line in the transport's own (non-test)
+// files; the membership side of the package has its own goroutines.
+var transportFrame = regexp.MustCompile(`/cluster/(transport|peer|frame)[a-z_]*\.go:`)
+
+// leakedGoroutines returns the stacks of goroutines running the transport's
+// code, waiting up to a second for exiting ones to finish.
+func leakedGoroutines() []string {
+	deadline := time.Now().Add(time.Second)
+	for {
+		var leaked []string
+		buf := make([]byte, 1<<20)
+		buf = buf[:runtime.Stack(buf, true)]
+		for _, g := range strings.Split(string(buf), "\n\n") {
+			for _, line := range strings.Split(g, "\n") {
+				if strings.HasPrefix(line, "created by") {
+					break
+				}
+				if transportFrame.MatchString(line) && !strings.Contains(line, "_test.go:") {
+					leaked = append(leaked, g)
+					break
+				}
+			}
+		}
+		if len(leaked) == 0 || time.Now().After(deadline) {
+			return leaked
+		}
+		runtime.Gosched()
+	}
+}
