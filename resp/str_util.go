@@ -1,6 +1,7 @@
 package resp
 
 import (
+	"errors"
 	"strconv"
 
 	"github.com/ringstore/ringstore/coordinator"
@@ -41,7 +42,8 @@ func (e replyText) Error() string { return string(e) }
 // replyErr writes err: Redis text for a replyText, and srv.writeError's
 // mapping for anything from the coordinator.
 func (srv *Server) replyErr(w *Writer, err error) {
-	if t, ok := err.(replyText); ok {
+	var t replyText
+	if errors.As(err, &t) {
 		w.Error(string(t))
 		return
 	}
