@@ -45,6 +45,16 @@ type expireTask struct {
 func (s *Store) expireCycle() {
 	s.expireMu.Lock()
 	defer s.expireMu.Unlock()
+	tasks := s.examineForExpiry()
+	for i := range tasks {
+		s.applyExpiry(&tasks[i])
+	}
+}
+
+// examineForExpiry is the reading half of a cycle: it examines up to
+// ExpireBudget records from the cursor on and returns what to do with them.
+// s.expireMu must be held.
+func (s *Store) examineForExpiry() []expireTask {
 	s.stats.expireCycles.Add(1)
 	nowMs := s.cfg.Now().UnixMilli()
 	graceMs := s.cfg.TombstoneGrace.Milliseconds()
@@ -57,7 +67,7 @@ func (s *Store) expireCycle() {
 	iter, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: []byte{nsData + 1}})
 	if err != nil {
 		s.log.Error("expiry cycle: new iterator", "err", err)
-		return
+		return nil
 	}
 	var tasks []expireTask
 	examined := 0
@@ -101,9 +111,7 @@ func (s *Store) expireCycle() {
 		s.log.Error("expiry cycle: iterate", "err", err)
 	}
 	s.stats.expireExamined.Add(uint64(examined))
-	for i := range tasks {
-		s.applyExpiry(&tasks[i])
-	}
+	return tasks
 }
 
 // planExpiry decides what expiry does to a record at nowMs: next is the

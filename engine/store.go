@@ -56,6 +56,8 @@ type Store struct {
 	expireMu     sync.Mutex // serializes expiry cycles; guards expireCursor
 	expireCursor []byte     // pebble key of the last record examined; nil = start
 
+	syncedWrites atomic.Uint64 // stats.writes() as of the last periodic sync
+
 	stop chan struct{} // closed by Close to stop the background goroutines
 	wg   sync.WaitGroup
 
@@ -278,6 +280,7 @@ func (s *Store) ScanSlot(db int, slot uint16, after []byte, fn func(key []byte, 
 	if err != nil {
 		return fmt.Errorf("engine: scan slot %d db %d: %w", slot, db, err)
 	}
+	var corrupt error
 	err = scanRecords(iter, func(key []byte, val []byte) bool {
 		// One allocation holds both the key and the record the siblings alias.
 		buf := make([]byte, len(key)+len(val))
@@ -286,12 +289,12 @@ func (s *Store) ScanSlot(db int, slot uint16, after []byte, fn func(key []byte, 
 		copy(raw, val)
 		sib, derr := version.Decode(raw)
 		if derr != nil {
-			err = &CorruptError{DB: db, Key: k, Err: derr}
+			corrupt = &CorruptError{DB: db, Key: k, Err: derr}
 			return false
 		}
 		return fn(k, sib)
 	})
-	if err != nil {
+	if err = errors.Join(corrupt, err); err != nil {
 		return fmt.Errorf("engine: scan slot %d db %d: %w", slot, db, err)
 	}
 	return nil
@@ -401,6 +404,7 @@ func (s *Store) syncLoop() {
 			continue
 		}
 		synced = w
+		s.syncedWrites.Store(w)
 	}
 }
 

@@ -1,0 +1,228 @@
+package engine
+
+import (
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/ringstore/ringstore/version"
+)
+
+const grace = time.Hour
+
+func withGrace(c *Config) { c.TombstoneGrace = grace }
+
+// expiring is a version written at ms that expires ttl later.
+func expiring(node string, counter uint64, ms int64, ttl time.Duration, val string) version.Version {
+	v := ver(node, counter, ms, val)
+	v.ExpireAt = ms + ttl.Milliseconds()
+	return v
+}
+
+func TestExpiryTombstoneThenPurge(t *testing.T) {
+	clk := newFakeClock(t0)
+	s := newTestStore(t, clk, withGrace)
+	v := expiring("a", 1, t0, time.Second, "soon gone")
+	mustMerge(t, s, 0, "k", v)
+
+	s.expireCycle()
+	if got := mustGet(t, s, 0, "k"); !got.Equal(version.Siblings{v}) {
+		t.Fatalf("live record changed by expiry: %v", values(got))
+	}
+
+	// Expired: invisible at once, before any cycle.
+	clk.Set(v.ExpireAt)
+	if got := mustGet(t, s, 0, "k"); len(got) != 1 || string(got[0].Value) != "soon gone" {
+		t.Fatalf("before the cycle the record is stored as written: %v", values(got))
+	} else if _, ok := got.Visible(v.ExpireAt); ok {
+		t.Fatal("expired version is visible")
+	}
+
+	// A cycle turns it into a tombstone with the same clock and no value.
+	s.expireCycle()
+	got := mustGet(t, s, 0, "k")
+	if len(got) != 1 || !got[0].Tombstone || len(got[0].Value) != 0 ||
+		version.Compare(got[0].Clock, v.Clock) != version.Equal || got[0].Timestamp != v.Timestamp {
+		t.Fatalf("after the cycle: %+v, want a tombstone with the version's clock", got)
+	}
+	if st := s.Stats(); st.ExpiredPurged != 1 || st.TombstonesPurged != 0 {
+		t.Fatalf("stats %+v, want ExpiredPurged 1", st)
+	}
+
+	// A replica's copy of the expired value does not come back.
+	out := mustMerge(t, s, 0, "k", v)
+	if len(out) != 1 || !out[0].Tombstone {
+		t.Fatalf("merging the old value back gives %v", values(out))
+	}
+
+	// Kept for the grace period from the expiry, then purged.
+	clk.Set(v.ExpireAt + grace.Milliseconds() - 1)
+	s.expireCycle()
+	if got := mustGet(t, s, 0, "k"); len(got) != 1 {
+		t.Fatalf("tombstone purged before its grace ended: %v", values(got))
+	}
+	clk.Set(v.ExpireAt + grace.Milliseconds())
+	s.expireCycle()
+	if got := mustGet(t, s, 0, "k"); got != nil {
+		t.Fatalf("tombstone kept past its grace: %v", values(got))
+	}
+	if st := s.Stats(); st.ExpiredPurged != 1 || st.TombstonesPurged != 1 {
+		t.Fatalf("stats %+v, want ExpiredPurged 1 and TombstonesPurged 1", st)
+	}
+}
+
+func TestExpiryPurgesDeleteTombstones(t *testing.T) {
+	clk := newFakeClock(t0)
+	s := newTestStore(t, clk, withGrace)
+	v := ver("a", 1, t0, "v")
+	mustMerge(t, s, 0, "k", v)
+	del := after(version.Siblings{v}, "a", t0+10, "")
+	del.Tombstone = true
+	mustMerge(t, s, 0, "k", del)
+
+	clk.Set(t0 + 10 + grace.Milliseconds() - 1)
+	s.expireCycle()
+	if got := mustGet(t, s, 0, "k"); len(got) != 1 || !got[0].Tombstone {
+		t.Fatalf("tombstone inside grace: %v", values(got))
+	}
+	clk.Set(t0 + 10 + grace.Milliseconds())
+	s.expireCycle()
+	if got := mustGet(t, s, 0, "k"); got != nil {
+		t.Fatalf("tombstone past grace: %v", values(got))
+	}
+	if st := s.Stats(); st.TombstonesPurged != 1 || st.ExpiredPurged != 0 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+func TestExpiryLeavesLiveVersions(t *testing.T) {
+	clk := newFakeClock(t0)
+	s := newTestStore(t, clk, withGrace)
+	live := ver("a", 1, t0, "live")
+	gone := expiring("b", 1, t0, time.Second, "gone")
+	tomb := ver("c", 1, t0-2*grace.Milliseconds(), "")
+	tomb.Tombstone = true
+	mustMerge(t, s, 0, "persistent", live)
+	mustMerge(t, s, 0, "mixed", live, gone)
+	mustMerge(t, s, 0, "mixed", tomb) // an old tombstone beside a live value
+
+	clk.Set(t0 + 10*grace.Milliseconds())
+	s.expireCycle()
+	if got := mustGet(t, s, 0, "persistent"); !got.Equal(version.Siblings{live}) {
+		t.Fatalf("persistent: %v", values(got))
+	}
+	// The expired sibling loses its value; the live one and the tombstone
+	// stay, and the record is not purged while any version lives.
+	got := mustGet(t, s, 0, "mixed")
+	if vals := values(got); len(vals) != 3 || !slices.Contains(vals, "live") || slices.Contains(vals, "gone") {
+		t.Fatalf("mixed: %v", vals)
+	}
+	if live := got.Live(clk.Now().UnixMilli()); len(live) != 1 || string(live[0].Value) != "live" {
+		t.Fatalf("mixed live siblings: %v", values(live))
+	}
+}
+
+func TestExpiryBudgetBoundsEachCycle(t *testing.T) {
+	clk := newFakeClock(t0)
+	const budget, n = 30, 100
+	s := newTestStore(t, clk, withGrace, func(c *Config) { c.ExpireBudget = budget })
+	for i := range n {
+		mustMerge(t, s, 0, fmt.Sprintf("key%d", i), expiring("a", 1, t0, time.Second, "v"))
+	}
+	clk.Set(t0 + 2000)
+	var cycles int
+	for prev := s.Stats(); prev.ExpiredPurged < n; prev = s.Stats() {
+		if cycles++; cycles > n/budget+1 {
+			t.Fatalf("%d cycles converted only %d of %d records", cycles-1, prev.ExpiredPurged, n)
+		}
+		s.expireCycle()
+		st := s.Stats()
+		examined := st.ExpireExamined - prev.ExpireExamined
+		if examined > budget {
+			t.Fatalf("cycle %d examined %d records, budget %d", cycles, examined, budget)
+		}
+		// Every record needs converting, so each full cycle converts exactly
+		// its budget: the cursor continues where the previous one stopped.
+		want := min(uint64(budget), n-prev.ExpiredPurged)
+		if got := st.ExpiredPurged - prev.ExpiredPurged; got != want {
+			t.Fatalf("cycle %d converted %d records, want %d", cycles, got, want)
+		}
+	}
+	if cycles != (n+budget-1)/budget {
+		t.Fatalf("took %d cycles, want %d", cycles, (n+budget-1)/budget)
+	}
+	// The walk wrapped around: the next cycle starts from the beginning.
+	s.expireCycle()
+	if st := s.Stats(); st.ExpireExamined != n+budget {
+		t.Fatalf("after wrapping, ExpireExamined = %d, want %d", st.ExpireExamined, n+budget)
+	}
+}
+
+func TestExpiryNeverOverwritesAConcurrentWrite(t *testing.T) {
+	clk := newFakeClock(t0)
+	s := newTestStore(t, clk, withGrace)
+	old := expiring("a", 1, t0, time.Second, "old")
+	mustMerge(t, s, 0, "k", old)
+	clk.Set(t0 + 5000)
+
+	// The cycle examines the expired record, then a write lands before it
+	// acts: the action must be dropped, not applied over the new write.
+	s.expireMu.Lock()
+	tasks := s.examineForExpiry()
+	s.expireMu.Unlock()
+	if len(tasks) != 1 {
+		t.Fatalf("planned %d actions, want 1", len(tasks))
+	}
+	fresh := after(version.Siblings{old}, "a", t0+5000, "fresh")
+	mustMerge(t, s, 0, "k", fresh)
+	s.applyExpiry(&tasks[0])
+
+	if got := mustGet(t, s, 0, "k"); !got.Equal(version.Siblings{fresh}) {
+		t.Fatalf("after a stale expiry action: %v, want [fresh]", values(got))
+	}
+	if st := s.Stats(); st.ExpireSkipped != 1 || st.ExpiredPurged != 0 {
+		t.Fatalf("stats %+v, want one skipped action", st)
+	}
+}
+
+func TestExpiryRunsInBackground(t *testing.T) {
+	clk := newFakeClock(t0)
+	s := newTestStore(t, clk, withGrace, func(c *Config) { c.ExpireInterval = time.Millisecond })
+	mustMerge(t, s, 0, "k", expiring("a", 1, t0, time.Second, "v"))
+	clk.Set(t0 + 2000)
+	deadline := time.Now().Add(10 * time.Second)
+	for s.Stats().ExpiredPurged == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("background expiry did not run: %+v", s.Stats())
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if got := mustGet(t, s, 0, "k"); len(got) != 1 || !got[0].Tombstone {
+		t.Fatalf("after background expiry: %v", values(got))
+	}
+}
+
+func TestPlanExpiryKeepsRecordsCanonical(t *testing.T) {
+	// Concurrent siblings, some expired: converting keeps a valid set in the
+	// same order, so the rewritten record decodes.
+	a := expiring("a", 1, t0, time.Second, "a")
+	b := ver("b", 1, t0+1, "b")
+	c := expiring("c", 1, t0+2, time.Millisecond, "c")
+	sib := version.Merge(version.Merge(version.Siblings{a}, version.Siblings{b}), version.Siblings{c})
+	next, remove, drops := planExpiry(sib, t0+5000, grace.Milliseconds())
+	if remove || !drops || len(next) != 3 {
+		t.Fatalf("plan = %v, remove %v, drops %v", values(next), remove, drops)
+	}
+	if err := checkSiblings(next); err != nil {
+		t.Fatalf("converted set: %v", err)
+	}
+	dec, err := version.Decode(next.AppendBinary(nil))
+	if err != nil || !dec.Equal(next) {
+		t.Fatalf("converted set does not round-trip: %v", err)
+	}
+	// Visibility is unchanged: the last writer (c) was expired and still hides b.
+	if _, ok := next.Visible(t0 + 5000); ok {
+		t.Fatal("conversion made a hidden sibling visible")
+	}
+}
