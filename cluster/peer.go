@@ -255,6 +255,7 @@ func (s *PeerServer) startConn(nc net.Conn) bool {
 		nc:      nc,
 		out:     newOutbox(),
 		sem:     make(chan struct{}, s.cfg.MaxInflight),
+		work:    make(chan request),
 		closing: make(chan struct{}),
 	}
 	s.conns[sc] = struct{}{}

@@ -22,7 +22,10 @@ type serverConn struct {
 	nc   net.Conn
 	from string // the peer's authenticated node ID; set before any request
 	out  *outbox
-	sem  chan struct{} // one token per running request
+	sem  chan struct{} // one token per request read and not yet answered
+
+	work    chan request // unbuffered: to an idle worker
+	workers int          // workers started; owned by the reader
 
 	closeOnce sync.Once
 	closing   chan struct{} // closed by close
@@ -125,7 +128,46 @@ func (sc *serverConn) readLoop(ctx context.Context, r *bufio.Reader) error {
 			<-sc.sem
 			return err
 		}
-		sc.s.wg.Go(func() { sc.handle(ctx, op, h.id, deadline, payload) })
+		sc.dispatchToWorker(ctx, request{op: op, id: h.id, deadline: deadline, payload: payload})
+	}
+}
+
+// request is one decoded request frame on its way to a worker.
+type request struct {
+	op       Op
+	id       uint64
+	deadline time.Time // zero: none
+	payload  []byte
+}
+
+// dispatchToWorker hands req to an idle worker, or starts one. Workers live
+// as long as the connection, so their stacks are grown once rather than per
+// request; there are at most MaxInflight of them, and the caller holds a
+// semaphore token, so when none is idle and none may start, one is about
+// to be free and the blocking send is short. Only the reader calls it.
+func (sc *serverConn) dispatchToWorker(ctx context.Context, req request) {
+	select {
+	case sc.work <- req:
+		return
+	default:
+	}
+	if sc.workers < cap(sc.sem) {
+		sc.workers++
+		sc.s.wg.Go(func() { sc.worker(ctx, req) })
+		return
+	}
+	sc.work <- req
+}
+
+// worker serves requests until the connection closes.
+func (sc *serverConn) worker(ctx context.Context, req request) {
+	for {
+		sc.handle(ctx, req)
+		select {
+		case req = <-sc.work:
+		case <-sc.closing:
+			return
+		}
 	}
 }
 
@@ -137,19 +179,27 @@ func noEOFAtStart(err error) error {
 	return err
 }
 
-// handle runs one request and queues its reply.
-func (sc *serverConn) handle(ctx context.Context, op Op, id uint64, deadline time.Time, payload []byte) {
+// handle runs one request, queues its reply and releases the request's
+// semaphore token.
+func (sc *serverConn) handle(ctx context.Context, req request) {
 	defer func() { <-sc.sem }()
-	if !deadline.IsZero() {
-		if !time.Now().Before(deadline) {
+	id := req.id
+	if !req.deadline.IsZero() {
+		if !time.Now().Before(req.deadline) {
 			sc.replyErr(id, codeDeadline, "deadline exceeded before the request started")
 			return
 		}
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithDeadline(ctx, deadline)
-		defer cancel()
+		// Reads and writes of the local store do not wait on anything a
+		// deadline could cut short, and a deadline context costs about a
+		// tenth of a call's CPU; the ops that may wait (Forward runs a
+		// whole command, with its own fan-out) get the caller's deadline.
+		if req.op != OpRead && req.op != OpWrite && req.op != OpPing {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithDeadline(ctx, req.deadline)
+			defer cancel()
+		}
 	}
-	resp, err := sc.dispatch(ctx, op, payload)
+	resp, err := sc.dispatch(ctx, req.op, req.payload)
 	switch {
 	case err != nil:
 		code, msg := classify(err)

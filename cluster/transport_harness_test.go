@@ -7,6 +7,7 @@ import (
 	"net"
 	"regexp"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -43,7 +44,7 @@ func (h *fakeHandler) ServeRead(ctx context.Context, db int, key []byte) (versio
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return h.data[fmt.Sprintf("%d/%s", db, key)], nil
+	return h.data[dataKey(db, key)], nil
 }
 
 func (h *fakeHandler) ServeWrite(ctx context.Context, db int, key []byte, sib version.Siblings, hintFor string) error {
@@ -53,7 +54,7 @@ func (h *fakeHandler) ServeWrite(ctx context.Context, db int, key []byte, sib ve
 			return err
 		}
 	}
-	k := fmt.Sprintf("%d/%s", db, key)
+	k := dataKey(db, key)
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.data[k] = version.Merge(h.data[k], sib)
@@ -62,6 +63,8 @@ func (h *fakeHandler) ServeWrite(ctx context.Context, db int, key []byte, sib ve
 	}
 	return nil
 }
+
+func dataKey(db int, key []byte) string { return strconv.Itoa(db) + "/" + string(key) }
 
 // ServeForward echoes its command as a RESP simple string "db arg arg...".
 func (h *fakeHandler) ServeForward(ctx context.Context, db int, args [][]byte) ([]byte, error) {
