@@ -119,3 +119,34 @@ func TestUpdateErrorWritesNothing(t *testing.T) {
 		t.Fatal(err, st.Merges)
 	}
 }
+
+// TestSetContextKeepsWritesTheContextMissed: a client reads a context, then
+// two plain writes go through the same coordinator, then the client's
+// SETCTX with its old context must not drop them: they stay as siblings.
+func TestSetContextKeepsWritesTheContextMissed(t *testing.T) {
+	ctx := context.Background()
+	c, _ := newTestCoordinator(t, nil)
+	key := []byte("k")
+	c.Set(ctx, 0, key, coordinator.Value{Kind: version.KindString, Data: []byte("a")})
+	tok, _, _ := c.GetContext(ctx, 0, key)
+	for _, v := range []string{"b", "c"} {
+		c.Set(ctx, 0, key, coordinator.Value{Kind: version.KindString, Data: []byte(v)})
+	}
+	if err := c.SetContext(ctx, 0, key, tok, coordinator.Value{Kind: version.KindString, Data: []byte("d")}); err != nil {
+		t.Fatal(err)
+	}
+	_, vals, _ := c.GetContext(ctx, 0, key)
+	got := map[string]bool{}
+	for _, v := range vals {
+		got[string(v.Data)] = true
+	}
+	if len(vals) != 2 || !got["c"] || !got["d"] {
+		t.Fatalf("siblings = %v, want c and d", got)
+	}
+	// A context that saw everything resolves them.
+	tok, _, _ = c.GetContext(ctx, 0, key)
+	c.SetContext(ctx, 0, key, tok, coordinator.Value{Kind: version.KindString, Data: []byte("e")})
+	if _, vals, _ = c.GetContext(ctx, 0, key); len(vals) != 1 || string(vals[0].Data) != "e" {
+		t.Fatalf("after resolving: %v", vals)
+	}
+}

@@ -2,6 +2,7 @@ package coordinator
 
 import (
 	"context"
+	"strconv"
 
 	"github.com/ringstore/ringstore/version"
 )
@@ -65,7 +66,7 @@ func (c *Coordinator) write(ctx context.Context, db int, key []byte, known versi
 	}
 	ts := c.nextTimestamp()
 	nv := version.Version{
-		Clock:     known.Clock().Increment(c.cfg.NodeID, ts),
+		Clock:     known.Clock().Increment(c.actor(ctx, known, ts), ts),
 		Timestamp: ts,
 		Writer:    c.cfg.NodeID,
 		ExpireAt:  v.ExpireAt,
@@ -77,6 +78,40 @@ func (c *Coordinator) write(ctx context.Context, db int, key []byte, known versi
 		nv.ExpireAt, nv.Kind, nv.Value = 0, 0, nil
 	}
 	return c.quorumWrite(ctx, db, key, version.Siblings{nv})
+}
+
+type externalContextKey struct{}
+
+// actor picks the clock entry a new version increments. Normally it is this
+// node. But when the superseded versions come from a client's context
+// (SETCTX, DELCTX), this node may have written versions since that read,
+// which the context does not cover; incrementing this node's entry would make
+// the new version look as if it descended from them (or equal one of them)
+// and silently drop a write. Then the write gets an entry of its own, named
+// after this node and its timestamp, so it stays concurrent with them and
+// both survive as siblings. Truncation bounds the extra entries.
+func (c *Coordinator) actor(ctx context.Context, known version.Siblings, ts version.HLC) string {
+	local, ok := ctx.Value(externalContextKey{}).(version.Siblings)
+	if !ok {
+		return c.cfg.NodeID
+	}
+	mine := known.Clock().Counter(c.cfg.NodeID)
+	for _, v := range local {
+		if v.Clock.Counter(c.cfg.NodeID) > mine {
+			return c.cfg.NodeID + "." + strconv.FormatUint(uint64(ts), 16)
+		}
+	}
+	return c.cfg.NodeID
+}
+
+// withCurrent records, for actor, the versions this node currently knows of
+// key, before a write that supersedes a client's context.
+func (c *Coordinator) withCurrent(ctx context.Context, db int, key []byte) (context.Context, error) {
+	cur, err := c.known(ctx, db, key)
+	if err != nil {
+		return ctx, err
+	}
+	return context.WithValue(ctx, externalContextKey{}, cur), nil
 }
 
 func visible(sib version.Siblings, now int64) (Value, bool) {
@@ -177,7 +212,8 @@ func (c *Coordinator) SetContext(ctx context.Context, db int, key []byte, token 
 	if err != nil {
 		return err
 	}
-	if err := c.checkDB(db); err != nil {
+	ctx, err = c.withCurrent(ctx, db, key)
+	if err != nil {
 		return err
 	}
 	return c.write(ctx, db, key, known, v, false)
@@ -200,6 +236,10 @@ func (c *Coordinator) DeleteContext(ctx context.Context, db int, key []byte, tok
 		if v.Live(now) && known.Clock().Descends(v.Clock) {
 			covered = true
 		}
+	}
+	ctx, err = c.withCurrent(ctx, db, key)
+	if err != nil {
+		return false, err
 	}
 	return covered, c.write(ctx, db, key, known, Value{}, true)
 }
