@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -177,6 +178,11 @@ func StartMembership(cfg MembershipConfig) (*Membership, error) {
 	m.mu.nodes[m.self].addrs.GossipAddr = m.gossipAddr
 	m.rebuildLocked()
 	m.mu.Unlock()
+
+	// A Join list shared by every node names this one too; joining
+	// ourselves would count as success with every other address down.
+	cfg.Join = slices.DeleteFunc(slices.Clone(cfg.Join), func(a string) bool { return a == m.gossipAddr })
+	m.cfg.Join = cfg.Join
 
 	m.wg.Go(m.run)
 	m.wg.Go(m.announceLoop)

@@ -357,6 +357,26 @@ func TestMembershipClosedNodeIsDownThenRestarts(t *testing.T) {
 	}
 }
 
+// TestMembershipQuickRestart restarts a node (same ID, meta store, port and
+// Join list) before the others notice it stopped, as after kill -9 and an
+// immediate restart.
+func TestMembershipQuickRestart(t *testing.T) {
+	c := newGossipCluster(t)
+	nodes := c.startRing(3)
+	a, b, x := nodes[0], nodes[1], nodes[2]
+	x.Close()
+	x2 := c.restart(x, a.GossipAddr(), b.GossipAddr(), x.GossipAddr())
+	c.waitConverged("quick restart", []*gossipNode{a, b, x2}, nodeIDs(nodes))
+	for _, n := range []*gossipNode{a, b, x2} {
+		if got := countEvents(n, ring.EventJoin, x.id); got != 1 {
+			t.Errorf("node %d has %d joins of the restarted node", n.i, got)
+		}
+	}
+	// The restarted process takes part in gossip: it learns of a newcomer.
+	d := c.start(4, c.config(4, a.GossipAddr()))
+	c.waitConverged("a join after the quick restart", []*gossipNode{a, b, x2, d}, nodeIDs([]*gossipNode{a, b, x2, d}))
+}
+
 func TestMembershipLeave(t *testing.T) {
 	c := newGossipCluster(t)
 	nodes := c.startRing(3)
@@ -367,8 +387,8 @@ func TestMembershipLeave(t *testing.T) {
 	if err := x.Leave(ctx); err != nil {
 		t.Fatal(err)
 	}
+	t.Logf("Leave returned after %v", time.Since(start).Round(time.Millisecond))
 	c.waitConverged("leave", []*gossipNode{a, b}, nodeIDs(nodes[:2]))
-	t.Logf("leave spread in %v (Leave returned after %v)", time.Since(start).Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
 	eventually(t, detectWithin, "the left node gone from the survivors' members", func() error {
 		for _, n := range []*gossipNode{a, b} {
 			if mem, ok := n.Snapshot().Members[x.id]; ok {
@@ -492,6 +512,16 @@ func TestMembershipReportUnreachable(t *testing.T) {
 	}
 	if b.Snapshot().Members[b.id].State != MemberUp {
 		t.Fatal("a's evidence leaked into b's view")
+	}
+
+	a.Close()
+	for range updates { // drains to the close
+	}
+	if _, ok := <-a.Subscribe(); ok {
+		t.Fatal("Subscribe after Close gave an open channel")
+	}
+	if a.Snapshot() == nil {
+		t.Fatal("no snapshot after Close")
 	}
 }
 
