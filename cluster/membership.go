@@ -41,7 +41,6 @@ type Membership struct {
 	ml         *memberlist.Memberlist
 	queue      *memberlist.TransmitLimitedQueue
 	gossipAddr string
-	started    time.Time
 	timing     timing
 
 	ringLog  atomic.Pointer[ringLog] // current log; replaced only under logMu
@@ -143,7 +142,6 @@ func StartMembership(cfg MembershipConfig) (*Membership, error) {
 		stop:      make(chan struct{}),
 		lastBook:  lastBook,
 	}
-	m.started = m.now()
 	m.mu.nodes = make(map[string]*nodeInfo)
 	for _, a := range book {
 		if a.ID != m.self {

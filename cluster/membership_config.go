@@ -78,6 +78,16 @@ func DefaultMembershipConfig() MembershipConfig {
 	return MembershipConfig{BindAddr: "127.0.0.1", GossipPort: DefaultGossipPort}
 }
 
+// DefaultLocalMembershipConfig returns a configuration for in-process
+// clusters on loopback: an ephemeral gossip port and fast failure detection
+// (Local).
+func DefaultLocalMembershipConfig() MembershipConfig {
+	c := DefaultMembershipConfig()
+	c.GossipPort = 0
+	c.Local = true
+	return c
+}
+
 // withDefaults returns c with zero fields replaced by their defaults.
 func (c MembershipConfig) withDefaults() MembershipConfig {
 	if c.BindAddr == "" {

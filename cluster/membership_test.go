@@ -109,8 +109,8 @@ func (c *gossipCluster) startRing(n int) []*gossipNode {
 	return nodes
 }
 
-// restart closes nothing: it starts n again with its ID, meta store and
-// gossip port, as a process restarted with its data dir would.
+// restart starts n, which the caller has closed, again with its ID, meta
+// store and gossip port, as a process restarted with its data dir would.
 func (c *gossipCluster) restart(n *gossipNode, join ...string) *gossipNode {
 	c.t.Helper()
 	cfg := n.cfg
