@@ -44,8 +44,7 @@ func (sc *serverConn) serve() {
 	defer sc.s.forget(sc)
 	defer sc.close()
 	log := sc.s.log.With("remote_addr", sc.nc.RemoteAddr().String())
-	r := bufio.NewReaderSize(sc.nc, 64<<10)
-	if err := sc.handshake(r); err != nil {
+	if err := sc.handshake(); err != nil {
 		if errors.Is(err, ErrAuth) {
 			log.Warn("peer failed authentication; check cluster-secret", "claimed_node", sc.from)
 		} else {
@@ -66,7 +65,7 @@ func (sc *serverConn) serve() {
 			sc.close()
 		}
 	})
-	if err := sc.readLoop(ctx, r); err != nil {
+	if err := sc.readLoop(ctx, bufio.NewReaderSize(sc.nc, 64<<10)); err != nil {
 		select {
 		case <-sc.closing:
 		default:
@@ -80,13 +79,17 @@ func (sc *serverConn) serve() {
 }
 
 // handshake authenticates the peer (frame_auth.go) under HandshakeTimeout.
-func (sc *serverConn) handshake(r *bufio.Reader) error {
+func (sc *serverConn) handshake() error {
 	cfg := &sc.s.cfg
 	_ = sc.nc.SetDeadline(time.Now().Add(cfg.HandshakeTimeout))
 	nonceS := newNonce()
 	if _, err := sc.nc.Write(serverHello(nonceS)); err != nil {
 		return err
 	}
+	// A small reader, so that connections that never authenticate cost
+	// little; a peer sends no frame before our verdict, so nothing it
+	// buffered is lost when the frame reader replaces it.
+	r := bufio.NewReaderSize(sc.nc, 512)
 	id, nonceC, err := serverAuth(r, cfg.Secret, nonceS)
 	sc.from = id
 	if errors.Is(err, ErrAuth) {
@@ -94,6 +97,9 @@ func (sc *serverConn) handshake(r *bufio.Reader) error {
 	}
 	if err != nil {
 		return err
+	}
+	if r.Buffered() > 0 {
+		return fmt.Errorf("%w: data before the authentication verdict", errProtocol)
 	}
 	if _, err := sc.nc.Write(serverAccept(cfg.Secret, nonceS, nonceC, cfg.NodeID)); err != nil {
 		return err
@@ -156,7 +162,11 @@ func (sc *serverConn) dispatchToWorker(ctx context.Context, req request) {
 		sc.s.wg.Go(func() { sc.worker(ctx, req) })
 		return
 	}
-	sc.work <- req
+	select {
+	case sc.work <- req:
+	case <-sc.closing: // the workers are leaving; so is the reader
+		<-sc.sem
+	}
 }
 
 // worker serves requests until the connection closes.

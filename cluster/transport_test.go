@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 	"testing"
@@ -518,4 +519,42 @@ func TestCloseLeaksNoGoroutines(t *testing.T) {
 	if leaked := leakedGoroutines(); len(leaked) > 0 {
 		t.Fatalf("%d goroutines left after Close:\n%s", len(leaked), strings.Join(leaked, "\n\n"))
 	}
+}
+
+// With no secret on either side (development on loopback) calls work, and
+// both sides warn about it.
+func TestNoSecretDevMode(t *testing.T) {
+	var logs syncBuffer
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	b := startNode(t, "b", nil, newFakeHandler(), "", func(c *PeerServerConfig) { c.Logger = log })
+	book := &addrBook{}
+	book.set("b", b.addr)
+	tr, err := NewTransport(TransportConfig{NodeID: "a", Resolve: book.resolve, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	if err := tr.Ping(context.Background(), "b"); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Count(logs.String(), "level=WARN msg=\"cluster secret is empty"); got != 2 {
+		t.Fatalf("%d warnings about the empty secret; want 2:\n%s", got, logs.String())
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
