@@ -19,7 +19,11 @@
 // one reader goroutine that hands each reply to its waiting caller. A caller
 // waits for its reply or for its context, whichever comes first; a reply that
 // arrives after its caller gave up is dropped. The client's remaining time is
-// sent with the request, and the server runs the handler under that deadline.
+// sent with the request: the server skips a request whose time ran out
+// while it waited for a worker, and runs Forward and registered ops under
+// that deadline (a Forward runs a whole command, fan-out included). Each
+// server connection runs at most MaxInflight requests at once; past that it
+// stops reading, and TCP pushes back on the client.
 //
 // Failures are fast and shared: when a connection breaks, every call in
 // flight on it fails at once with an error wrapping coordinator.ErrUnreachable;
@@ -50,4 +54,24 @@
 // much more than the bytes it actually received: frame lengths are checked
 // against MaxFrame before reading, payloads are read incrementally, and every
 // decoder checks each length against the bytes that remain.
+//
+// # Membership
+//
+// A Membership (StartMembership) keeps ring membership durable and explicit
+// and takes liveness from hashicorp/memberlist. Membership is a ring log: a
+// grow-only set of ring.Events (Join, Leave) stamped with a hybrid logical
+// clock, written to the MetaStore before it is gossiped, spread as
+// broadcasts and by memberlist's push/pull, and repaired when the log digest
+// every node announces in its node meta differs from ours; the slot table is
+// ring.Build of that set, so nodes that have seen the same events place keys
+// identically. A node that stops is Down and keeps its slots (served by
+// sloppy quorum) until RING LEAVE (Leave), RING FORGET (Forget) or the
+// optional DownAfter removes it; a restarted node reloads its log and rejoins
+// with its ID, without a second Join. Health is memberlist's failure
+// detection (Down about 5-6 s after a crash with the LAN defaults) plus the
+// coordinator's evidence: ReportUnreachable makes a node Suspect, which is
+// not Up, at once, and a ping it answers later, a rejoin, or ReportReachable
+// makes it Up again. Readers take an immutable Snapshot (table, members,
+// states, addresses) from an atomic pointer; Subscribe hands out only the
+// newest one, so a slow reader never holds up gossip.
 package cluster
