@@ -15,19 +15,19 @@ const txtBitArg = "ERR The bit argument must be 1 or 0."
 
 func (srv *Server) bitCommands() []*command {
 	return []*command{
-		{name: "setbit", arity: 4, flags: []string{"write", "denyoom"}, firstKey: 1, lastKey: 1, keyStep: 1, rmw: true, handler: srv.cmdSetBit},
-		{name: "getbit", arity: 3, flags: []string{"readonly", "fast"}, firstKey: 1, lastKey: 1, keyStep: 1, handler: srv.cmdGetBit},
-		{name: "bitcount", arity: -2, flags: []string{"readonly"}, firstKey: 1, lastKey: 1, keyStep: 1, handler: srv.cmdBitCount},
-		{name: "bitpos", arity: -3, flags: []string{"readonly"}, firstKey: 1, lastKey: 1, keyStep: 1, handler: srv.cmdBitPos},
+		{name: "setbit", arity: 4, flags: []string{"write", "denyoom"}, firstKey: 1, lastKey: 1, keyStep: 1, rmw: true, acl: []string{"@write", "@bitmap", "@slow"}, handler: srv.cmdSetBit},
+		{name: "getbit", arity: 3, flags: []string{"readonly", "fast"}, firstKey: 1, lastKey: 1, keyStep: 1, acl: []string{"@read", "@bitmap", "@fast"}, handler: srv.cmdGetBit},
+		{name: "bitcount", arity: -2, flags: []string{"readonly"}, firstKey: 1, lastKey: 1, keyStep: 1, acl: []string{"@read", "@bitmap", "@slow"}, handler: srv.cmdBitCount},
+		{name: "bitpos", arity: -3, flags: []string{"readonly"}, firstKey: 1, lastKey: 1, keyStep: 1, acl: []string{"@read", "@bitmap", "@slow"}, handler: srv.cmdBitPos},
 	}
 }
 
 // parseBitOffset parses a bit offset: a strict integer, not negative, and
-// addressing a byte below maxStringSize, which bounds what SETBIT can
+// addressing a byte below proto-max-bulk-len, which bounds what SETBIT can
 // allocate.
-func parseBitOffset(b []byte) (int64, bool) {
+func (srv *Server) parseBitOffset(b []byte) (int64, bool) {
 	off, ok := parseStrictInt(b)
-	if !ok || off < 0 || off>>3 >= maxStringSize {
+	if !ok || off < 0 || off>>3 >= srv.protoMaxBulkLen() {
 		return 0, false
 	}
 	return off, true
@@ -36,7 +36,7 @@ func parseBitOffset(b []byte) (int64, bool) {
 // cmdSetBit is SETBIT key offset 0|1: it zero-pads the string up to the
 // offset's byte, keeps the TTL, and answers the bit's previous value.
 func (srv *Server) cmdSetBit(ctx context.Context, s *Session, w *Writer, args [][]byte) {
-	off, ok := parseBitOffset(args[2])
+	off, ok := srv.parseBitOffset(args[2])
 	if !ok {
 		w.Error(txtBitOffset)
 		return
@@ -78,7 +78,7 @@ func (srv *Server) cmdSetBit(ctx context.Context, s *Session, w *Writer, args []
 }
 
 func (srv *Server) cmdGetBit(ctx context.Context, s *Session, w *Writer, args [][]byte) {
-	off, ok := parseBitOffset(args[2])
+	off, ok := srv.parseBitOffset(args[2])
 	if !ok {
 		w.Error(txtBitOffset)
 		return

@@ -12,9 +12,9 @@ import (
 
 func (srv *Server) contextCommands() []*command {
 	return []*command{
-		{name: "getctx", arity: 2, flags: []string{"readonly", "fast"}, firstKey: 1, lastKey: 1, keyStep: 1, handler: srv.cmdGetCtx},
-		{name: "setctx", arity: -4, flags: []string{"write", "denyoom"}, firstKey: 1, lastKey: 1, keyStep: 1, handler: srv.cmdSetCtx},
-		{name: "delctx", arity: 3, flags: []string{"write", "fast"}, firstKey: 1, lastKey: 1, keyStep: 1, handler: srv.cmdDelCtx},
+		{name: "getctx", arity: 2, flags: []string{"readonly", "fast"}, firstKey: 1, lastKey: 1, keyStep: 1, acl: []string{"@read", "@string", "@fast"}, handler: srv.cmdGetCtx},
+		{name: "setctx", arity: -4, flags: []string{"write", "denyoom"}, firstKey: 1, lastKey: 1, keyStep: 1, acl: []string{"@write", "@string", "@slow"}, handler: srv.cmdSetCtx},
+		{name: "delctx", arity: 3, flags: []string{"write", "fast"}, firstKey: 1, lastKey: 1, keyStep: 1, acl: []string{"@write", "@string", "@fast"}, handler: srv.cmdDelCtx},
 	}
 }
 

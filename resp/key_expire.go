@@ -14,15 +14,15 @@ import (
 
 func (srv *Server) expireCommands() []*command {
 	return []*command{
-		{name: "expire", arity: -3, flags: []string{"write", "fast"}, firstKey: 1, lastKey: 1, keyStep: 1, rmw: true, handler: srv.cmdExpire},
-		{name: "pexpire", arity: -3, flags: []string{"write", "fast"}, firstKey: 1, lastKey: 1, keyStep: 1, rmw: true, handler: srv.cmdPExpire},
-		{name: "expireat", arity: -3, flags: []string{"write", "fast"}, firstKey: 1, lastKey: 1, keyStep: 1, rmw: true, handler: srv.cmdExpireAt},
-		{name: "pexpireat", arity: -3, flags: []string{"write", "fast"}, firstKey: 1, lastKey: 1, keyStep: 1, rmw: true, handler: srv.cmdPExpireAt},
-		{name: "ttl", arity: 2, flags: []string{"readonly", "fast"}, firstKey: 1, lastKey: 1, keyStep: 1, handler: srv.cmdTTL},
-		{name: "pttl", arity: 2, flags: []string{"readonly", "fast"}, firstKey: 1, lastKey: 1, keyStep: 1, handler: srv.cmdPTTL},
-		{name: "expiretime", arity: 2, flags: []string{"readonly", "fast"}, firstKey: 1, lastKey: 1, keyStep: 1, handler: srv.cmdExpireTime},
-		{name: "pexpiretime", arity: 2, flags: []string{"readonly", "fast"}, firstKey: 1, lastKey: 1, keyStep: 1, handler: srv.cmdPExpireTime},
-		{name: "persist", arity: 2, flags: []string{"write", "fast"}, firstKey: 1, lastKey: 1, keyStep: 1, rmw: true, handler: srv.cmdPersist},
+		{name: "expire", arity: -3, flags: []string{"write", "fast"}, firstKey: 1, lastKey: 1, keyStep: 1, rmw: true, acl: []string{"@keyspace", "@write", "@fast"}, handler: srv.cmdExpire},
+		{name: "pexpire", arity: -3, flags: []string{"write", "fast"}, firstKey: 1, lastKey: 1, keyStep: 1, rmw: true, acl: []string{"@keyspace", "@write", "@fast"}, handler: srv.cmdPExpire},
+		{name: "expireat", arity: -3, flags: []string{"write", "fast"}, firstKey: 1, lastKey: 1, keyStep: 1, rmw: true, acl: []string{"@keyspace", "@write", "@fast"}, handler: srv.cmdExpireAt},
+		{name: "pexpireat", arity: -3, flags: []string{"write", "fast"}, firstKey: 1, lastKey: 1, keyStep: 1, rmw: true, acl: []string{"@keyspace", "@write", "@fast"}, handler: srv.cmdPExpireAt},
+		{name: "ttl", arity: 2, flags: []string{"readonly", "fast"}, firstKey: 1, lastKey: 1, keyStep: 1, acl: []string{"@keyspace", "@read", "@fast"}, handler: srv.cmdTTL},
+		{name: "pttl", arity: 2, flags: []string{"readonly", "fast"}, firstKey: 1, lastKey: 1, keyStep: 1, acl: []string{"@keyspace", "@read", "@fast"}, handler: srv.cmdPTTL},
+		{name: "expiretime", arity: 2, flags: []string{"readonly", "fast"}, firstKey: 1, lastKey: 1, keyStep: 1, acl: []string{"@keyspace", "@read", "@fast"}, handler: srv.cmdExpireTime},
+		{name: "pexpiretime", arity: 2, flags: []string{"readonly", "fast"}, firstKey: 1, lastKey: 1, keyStep: 1, acl: []string{"@keyspace", "@read", "@fast"}, handler: srv.cmdPExpireTime},
+		{name: "persist", arity: 2, flags: []string{"write", "fast"}, firstKey: 1, lastKey: 1, keyStep: 1, rmw: true, acl: []string{"@keyspace", "@write", "@fast"}, handler: srv.cmdPersist},
 	}
 }
 

@@ -18,18 +18,18 @@ import (
 
 func (srv *Server) keyCommands() []*command {
 	cmds := []*command{
-		{name: "del", arity: -2, flags: []string{"write"}, firstKey: 1, lastKey: -1, keyStep: 1, handler: srv.cmdDel},
-		{name: "unlink", arity: -2, flags: []string{"write", "fast"}, firstKey: 1, lastKey: -1, keyStep: 1, handler: srv.cmdDel},
-		{name: "exists", arity: -2, flags: []string{"readonly", "fast"}, firstKey: 1, lastKey: -1, keyStep: 1, handler: srv.cmdExists},
-		{name: "touch", arity: -2, flags: []string{"readonly", "fast"}, firstKey: 1, lastKey: -1, keyStep: 1, handler: srv.cmdExists},
-		{name: "type", arity: 2, flags: []string{"readonly", "fast"}, firstKey: 1, lastKey: 1, keyStep: 1, handler: srv.cmdType},
-		{name: "keys", arity: 2, flags: []string{"readonly"}, handler: srv.cmdKeys},
-		{name: "scan", arity: -2, flags: []string{"readonly"}, handler: srv.cmdScan},
-		{name: "randomkey", arity: 1, flags: []string{"readonly"}, handler: srv.cmdRandomKey},
-		{name: "rename", arity: 3, flags: []string{"write"}, firstKey: 1, lastKey: 2, keyStep: 1, handler: srv.cmdRename},
-		{name: "renamenx", arity: 3, flags: []string{"write", "fast"}, firstKey: 1, lastKey: 2, keyStep: 1, handler: srv.cmdRenameNX},
-		{name: "copy", arity: -3, flags: []string{"write", "denyoom"}, firstKey: 1, lastKey: 2, keyStep: 1, handler: srv.cmdCopy},
-		{name: "move", arity: 3, flags: []string{"write", "fast"}, firstKey: 1, lastKey: 1, keyStep: 1, handler: srv.cmdMove},
+		{name: "del", arity: -2, flags: []string{"write"}, firstKey: 1, lastKey: -1, keyStep: 1, acl: []string{"@keyspace", "@write", "@slow"}, handler: srv.cmdDel},
+		{name: "unlink", arity: -2, flags: []string{"write", "fast"}, firstKey: 1, lastKey: -1, keyStep: 1, acl: []string{"@keyspace", "@write", "@fast"}, handler: srv.cmdDel},
+		{name: "exists", arity: -2, flags: []string{"readonly", "fast"}, firstKey: 1, lastKey: -1, keyStep: 1, acl: []string{"@keyspace", "@read", "@fast"}, handler: srv.cmdExists},
+		{name: "touch", arity: -2, flags: []string{"readonly", "fast"}, firstKey: 1, lastKey: -1, keyStep: 1, acl: []string{"@keyspace", "@read", "@fast"}, handler: srv.cmdExists},
+		{name: "type", arity: 2, flags: []string{"readonly", "fast"}, firstKey: 1, lastKey: 1, keyStep: 1, acl: []string{"@keyspace", "@read", "@fast"}, handler: srv.cmdType},
+		{name: "keys", arity: 2, flags: []string{"readonly"}, acl: []string{"@keyspace", "@read", "@slow", "@dangerous"}, handler: srv.cmdKeys},
+		{name: "scan", arity: -2, flags: []string{"readonly"}, acl: []string{"@keyspace", "@read", "@slow"}, handler: srv.cmdScan},
+		{name: "randomkey", arity: 1, flags: []string{"readonly"}, acl: []string{"@keyspace", "@read", "@slow"}, handler: srv.cmdRandomKey},
+		{name: "rename", arity: 3, flags: []string{"write"}, firstKey: 1, lastKey: 2, keyStep: 1, acl: []string{"@keyspace", "@write", "@slow"}, handler: srv.cmdRename},
+		{name: "renamenx", arity: 3, flags: []string{"write", "fast"}, firstKey: 1, lastKey: 2, keyStep: 1, acl: []string{"@keyspace", "@write", "@fast"}, handler: srv.cmdRenameNX},
+		{name: "copy", arity: -3, flags: []string{"write", "denyoom"}, firstKey: 1, lastKey: 2, keyStep: 1, acl: []string{"@keyspace", "@write", "@slow"}, handler: srv.cmdCopy},
+		{name: "move", arity: 3, flags: []string{"write", "fast"}, firstKey: 1, lastKey: 1, keyStep: 1, acl: []string{"@keyspace", "@write", "@fast"}, handler: srv.cmdMove},
 	}
 	return append(cmds, srv.expireCommands()...)
 }

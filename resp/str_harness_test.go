@@ -89,25 +89,22 @@ func newHarness(t testing.TB) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.srv = &Server{coord: c}
-	h.srv.cmds = h.srv.newTable()
+	srv, err := NewServer(DefaultConfig(), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.recoverPanics = false // a panic must fail the test, not become a reply
+	t.Cleanup(func() { srv.Close() })
+	h.srv = srv
 	h.sess = &Session{Authed: true}
 	return h
 }
 
-// do runs one command as the server's dispatcher does (lookup, arity, then
-// the handler) and returns the raw reply.
+// do runs one command through the server's dispatcher and returns the raw
+// reply.
 func (h *harness) do(args ...[]byte) string {
 	var w Writer
-	c := h.srv.cmds.lookup(args[0])
-	switch {
-	case c == nil:
-		h.t.Fatalf("unknown command %q", args[0])
-	case !arityOK(c.arity, len(args)):
-		w.Error("ERR wrong number of arguments for '" + c.name + "' command")
-	default:
-		c.handler(context.Background(), h.sess, &w, args)
-	}
+	h.srv.execute(context.Background(), h.sess, &w, args)
 	return string(w.Bytes())
 }
 

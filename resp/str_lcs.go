@@ -18,11 +18,11 @@ type lcsRange struct{ aStart, aEnd, bStart, bEnd uint32 }
 // cmdLCS is LCS key1 key2 [LEN] [IDX] [MINMATCHLEN n] [WITHMATCHLEN].
 //
 // Redis fills an (len(a)+1)*(len(b)+1) table of 32-bit lengths and refuses
-// when that table would exceed proto-max-bulk-len (512 MB). ringstore gives
-// the same answers and refuses the same inputs, but keeps only two rows of
-// lengths plus one bit per cell (which way the walk back goes), so the
-// largest accepted input costs 16 MB instead of 512 MB, and LEN alone costs
-// two rows.
+// when that table would exceed proto-max-bulk-len (512 MB by default).
+// ringstore gives the same answers and refuses the same inputs, but keeps
+// only two rows of lengths plus one bit per cell (which way the walk back
+// goes), so the largest accepted input costs 1/32 of that (16 MB by
+// default), and LEN alone costs two rows.
 func (srv *Server) cmdLCS(ctx context.Context, s *Session, w *Writer, args [][]byte) {
 	va, oka, err := srv.coord.Get(ctx, s.DB, args[1])
 	if err != nil {
@@ -71,7 +71,7 @@ func (srv *Server) cmdLCS(ctx context.Context, s *Session, w *Writer, args [][]b
 		w.Error(txtLCSTooLong)
 		return
 	}
-	if (uint64(len(a))+1)*(uint64(len(b))+1)*4 > maxStringSize {
+	if (uint64(len(a))+1)*(uint64(len(b))+1)*4 > uint64(srv.protoMaxBulkLen()) {
 		w.Error(txtLCSMemory)
 		return
 	}

@@ -11,60 +11,62 @@ import (
 )
 
 // redisCommandInfo is COMMAND INFO of redis-server 7.0.15 for the string
-// and key commands: name, arity, flags, first key, last key, key step.
+// and key commands: name, arity, flags, first key, last key, key step, ACL
+// categories.
 // go-redis's cluster client routes by these, so they must be Redis's.
 var redisCommandInfo = []struct {
 	name                string
 	arity               int
 	flags               string
 	first, last, stride int
+	acl                 string
 }{
-	{"get", 2, "readonly fast", 1, 1, 1},
-	{"set", -3, "write denyoom", 1, 1, 1},
-	{"setnx", 3, "write denyoom fast", 1, 1, 1},
-	{"setex", 4, "write denyoom", 1, 1, 1},
-	{"psetex", 4, "write denyoom", 1, 1, 1},
-	{"getset", 3, "write denyoom fast", 1, 1, 1},
-	{"getdel", 2, "write fast", 1, 1, 1},
-	{"getex", -2, "write fast", 1, 1, 1},
-	{"mget", -2, "readonly fast", 1, -1, 1},
-	{"mset", -3, "write denyoom", 1, -1, 2},
-	{"msetnx", -3, "write denyoom", 1, -1, 2},
-	{"append", 3, "write denyoom fast", 1, 1, 1},
-	{"strlen", 2, "readonly fast", 1, 1, 1},
-	{"getrange", 4, "readonly", 1, 1, 1},
-	{"setrange", 4, "write denyoom", 1, 1, 1},
-	{"incr", 2, "write denyoom fast", 1, 1, 1},
-	{"decr", 2, "write denyoom fast", 1, 1, 1},
-	{"incrby", 3, "write denyoom fast", 1, 1, 1},
-	{"decrby", 3, "write denyoom fast", 1, 1, 1},
-	{"incrbyfloat", 3, "write denyoom fast", 1, 1, 1},
-	{"lcs", -3, "readonly", 1, 2, 1},
-	{"setbit", 4, "write denyoom", 1, 1, 1},
-	{"getbit", 3, "readonly fast", 1, 1, 1},
-	{"bitcount", -2, "readonly", 1, 1, 1},
-	{"bitpos", -3, "readonly", 1, 1, 1},
-	{"del", -2, "write", 1, -1, 1},
-	{"unlink", -2, "write fast", 1, -1, 1},
-	{"exists", -2, "readonly fast", 1, -1, 1},
-	{"touch", -2, "readonly fast", 1, -1, 1},
-	{"type", 2, "readonly fast", 1, 1, 1},
-	{"keys", 2, "readonly", 0, 0, 0},
-	{"scan", -2, "readonly", 0, 0, 0},
-	{"randomkey", 1, "readonly", 0, 0, 0},
-	{"rename", 3, "write", 1, 2, 1},
-	{"renamenx", 3, "write fast", 1, 2, 1},
-	{"copy", -3, "write denyoom", 1, 2, 1},
-	{"move", 3, "write fast", 1, 1, 1},
-	{"expire", -3, "write fast", 1, 1, 1},
-	{"pexpire", -3, "write fast", 1, 1, 1},
-	{"expireat", -3, "write fast", 1, 1, 1},
-	{"pexpireat", -3, "write fast", 1, 1, 1},
-	{"ttl", 2, "readonly fast", 1, 1, 1},
-	{"pttl", 2, "readonly fast", 1, 1, 1},
-	{"expiretime", 2, "readonly fast", 1, 1, 1},
-	{"pexpiretime", 2, "readonly fast", 1, 1, 1},
-	{"persist", 2, "write fast", 1, 1, 1},
+	{"get", 2, "readonly fast", 1, 1, 1, "@read @string @fast"},
+	{"set", -3, "write denyoom", 1, 1, 1, "@write @string @slow"},
+	{"setnx", 3, "write denyoom fast", 1, 1, 1, "@write @string @fast"},
+	{"setex", 4, "write denyoom", 1, 1, 1, "@write @string @slow"},
+	{"psetex", 4, "write denyoom", 1, 1, 1, "@write @string @slow"},
+	{"getset", 3, "write denyoom fast", 1, 1, 1, "@write @string @fast"},
+	{"getdel", 2, "write fast", 1, 1, 1, "@write @string @fast"},
+	{"getex", -2, "write fast", 1, 1, 1, "@write @string @fast"},
+	{"mget", -2, "readonly fast", 1, -1, 1, "@read @string @fast"},
+	{"mset", -3, "write denyoom", 1, -1, 2, "@write @string @slow"},
+	{"msetnx", -3, "write denyoom", 1, -1, 2, "@write @string @slow"},
+	{"append", 3, "write denyoom fast", 1, 1, 1, "@write @string @fast"},
+	{"strlen", 2, "readonly fast", 1, 1, 1, "@read @string @fast"},
+	{"getrange", 4, "readonly", 1, 1, 1, "@read @string @slow"},
+	{"setrange", 4, "write denyoom", 1, 1, 1, "@write @string @slow"},
+	{"incr", 2, "write denyoom fast", 1, 1, 1, "@write @string @fast"},
+	{"decr", 2, "write denyoom fast", 1, 1, 1, "@write @string @fast"},
+	{"incrby", 3, "write denyoom fast", 1, 1, 1, "@write @string @fast"},
+	{"decrby", 3, "write denyoom fast", 1, 1, 1, "@write @string @fast"},
+	{"incrbyfloat", 3, "write denyoom fast", 1, 1, 1, "@write @string @fast"},
+	{"lcs", -3, "readonly", 1, 2, 1, "@read @string @slow"},
+	{"setbit", 4, "write denyoom", 1, 1, 1, "@write @bitmap @slow"},
+	{"getbit", 3, "readonly fast", 1, 1, 1, "@read @bitmap @fast"},
+	{"bitcount", -2, "readonly", 1, 1, 1, "@read @bitmap @slow"},
+	{"bitpos", -3, "readonly", 1, 1, 1, "@read @bitmap @slow"},
+	{"del", -2, "write", 1, -1, 1, "@keyspace @write @slow"},
+	{"unlink", -2, "write fast", 1, -1, 1, "@keyspace @write @fast"},
+	{"exists", -2, "readonly fast", 1, -1, 1, "@keyspace @read @fast"},
+	{"touch", -2, "readonly fast", 1, -1, 1, "@keyspace @read @fast"},
+	{"type", 2, "readonly fast", 1, 1, 1, "@keyspace @read @fast"},
+	{"keys", 2, "readonly", 0, 0, 0, "@keyspace @read @slow @dangerous"},
+	{"scan", -2, "readonly", 0, 0, 0, "@keyspace @read @slow"},
+	{"randomkey", 1, "readonly", 0, 0, 0, "@keyspace @read @slow"},
+	{"rename", 3, "write", 1, 2, 1, "@keyspace @write @slow"},
+	{"renamenx", 3, "write fast", 1, 2, 1, "@keyspace @write @fast"},
+	{"copy", -3, "write denyoom", 1, 2, 1, "@keyspace @write @slow"},
+	{"move", 3, "write fast", 1, 1, 1, "@keyspace @write @fast"},
+	{"expire", -3, "write fast", 1, 1, 1, "@keyspace @write @fast"},
+	{"pexpire", -3, "write fast", 1, 1, 1, "@keyspace @write @fast"},
+	{"expireat", -3, "write fast", 1, 1, 1, "@keyspace @write @fast"},
+	{"pexpireat", -3, "write fast", 1, 1, 1, "@keyspace @write @fast"},
+	{"ttl", 2, "readonly fast", 1, 1, 1, "@keyspace @read @fast"},
+	{"pttl", 2, "readonly fast", 1, 1, 1, "@keyspace @read @fast"},
+	{"expiretime", 2, "readonly fast", 1, 1, 1, "@keyspace @read @fast"},
+	{"pexpiretime", 2, "readonly fast", 1, 1, 1, "@keyspace @read @fast"},
+	{"persist", 2, "write fast", 1, 1, 1, "@keyspace @write @fast"},
 }
 
 // rmwCommands run their decision under the key's lock (coord.Update).
@@ -86,6 +88,9 @@ func TestCommandTableMatchesRedis(t *testing.T) {
 				c.arity, strings.Join(c.flags, " "), c.firstKey, c.lastKey, c.keyStep,
 				want.arity, want.flags, want.first, want.last, want.stride)
 		}
+		if got := strings.Join(c.acl, " "); got != want.acl {
+			t.Errorf("%s: ACL categories %q, redis %q", c.name, got, want.acl)
+		}
 		if c.rmw != slices.Contains(rmwCommands, c.name) {
 			t.Errorf("%s: rmw = %v", c.name, c.rmw)
 		}
@@ -103,7 +108,7 @@ func TestCommandTableMatchesRedis(t *testing.T) {
 	for _, want := range redisCommandInfo {
 		out := rc.do(t, []byte("COMMAND"), []byte("INFO"), []byte(want.name))
 		v, err := parseReply(bufio.NewReader(strings.NewReader(out)))
-		if err != nil || len(v.elems) != 1 || len(v.elems[0].elems) < 6 {
+		if err != nil || len(v.elems) != 1 || len(v.elems[0].elems) < 7 {
 			t.Fatalf("COMMAND INFO %s: %q", want.name, out)
 		}
 		e := v.elems[0].elems
@@ -115,7 +120,11 @@ func TestCommandTableMatchesRedis(t *testing.T) {
 		for _, f := range e[2].elems {
 			flags = append(flags, strings.TrimSpace(string(f.raw[1:])))
 		}
-		if num(e[1]) != want.arity || strings.Join(flags, " ") != want.flags ||
+		var cats []string
+		for _, f := range e[6].elems {
+			cats = append(cats, strings.TrimSpace(string(f.raw[1:])))
+		}
+		if num(e[1]) != want.arity || strings.Join(flags, " ") != want.flags || strings.Join(cats, " ") != want.acl ||
 			num(e[3]) != want.first || num(e[4]) != want.last || num(e[5]) != want.stride {
 			t.Errorf("redis-server's COMMAND INFO %s differs from the table: %q", want.name, out)
 		}
@@ -183,6 +192,10 @@ func FuzzStringAndKeyCommands(f *testing.F) {
 			f.Add(strings.Join(lines, "\n"))
 		}
 	}
+	ours := map[string]bool{"getctx": true, "setctx": true, "delctx": true}
+	for _, c := range redisCommandInfo {
+		ours[c.name] = true
+	}
 	f.Fuzz(func(t *testing.T, input string) {
 		h := newHarness(t)
 		h.plantOther([]byte("h"))
@@ -194,10 +207,10 @@ func FuzzStringAndKeyCommands(f *testing.F) {
 				}
 				args = append(args, []byte(a))
 			}
-			if h.srv.cmds.lookup(args[0]) == nil {
-				continue
-			}
-			if name := strings.ToLower(string(args[0])); name == "keys" || name == "scan" || name == "randomkey" {
+			switch name := strings.ToLower(string(args[0])); {
+			case !ours[name]:
+				continue // not a string or key command
+			case name == "keys" || name == "scan" || name == "randomkey":
 				continue // each walks all 16384 slots of the test store: too slow to fuzz
 			}
 			reply := h.do(args...)

@@ -28,11 +28,6 @@ const (
 	txtBadCursor   = "ERR invalid cursor"
 )
 
-// maxStringSize is Redis's default proto-max-bulk-len (512 MB): no command
-// may grow a string past it, which bounds what SETRANGE, APPEND and SETBIT
-// let a client allocate.
-const maxStringSize = 512 << 20
-
 // replyText is an error whose text is the exact Redis reply. An Update
 // function returns one to abort without writing; replyErr writes it as is.
 type replyText string

@@ -20,27 +20,27 @@ import (
 
 func (srv *Server) stringCommands() []*command {
 	cmds := []*command{
-		{name: "get", arity: 2, flags: []string{"readonly", "fast"}, firstKey: 1, lastKey: 1, keyStep: 1, handler: srv.cmdGet},
-		{name: "set", arity: -3, flags: []string{"write", "denyoom"}, firstKey: 1, lastKey: 1, keyStep: 1, rmw: true, handler: srv.cmdSet},
-		{name: "setnx", arity: 3, flags: []string{"write", "denyoom", "fast"}, firstKey: 1, lastKey: 1, keyStep: 1, rmw: true, handler: srv.cmdSetNX},
-		{name: "setex", arity: 4, flags: []string{"write", "denyoom"}, firstKey: 1, lastKey: 1, keyStep: 1, handler: srv.cmdSetEX},
-		{name: "psetex", arity: 4, flags: []string{"write", "denyoom"}, firstKey: 1, lastKey: 1, keyStep: 1, handler: srv.cmdPSetEX},
-		{name: "getset", arity: 3, flags: []string{"write", "denyoom", "fast"}, firstKey: 1, lastKey: 1, keyStep: 1, rmw: true, handler: srv.cmdGetSet},
-		{name: "getdel", arity: 2, flags: []string{"write", "fast"}, firstKey: 1, lastKey: 1, keyStep: 1, rmw: true, handler: srv.cmdGetDel},
-		{name: "getex", arity: -2, flags: []string{"write", "fast"}, firstKey: 1, lastKey: 1, keyStep: 1, rmw: true, handler: srv.cmdGetEX},
-		{name: "mget", arity: -2, flags: []string{"readonly", "fast"}, firstKey: 1, lastKey: -1, keyStep: 1, handler: srv.cmdMGet},
-		{name: "mset", arity: -3, flags: []string{"write", "denyoom"}, firstKey: 1, lastKey: -1, keyStep: 2, handler: srv.cmdMSet},
-		{name: "msetnx", arity: -3, flags: []string{"write", "denyoom"}, firstKey: 1, lastKey: -1, keyStep: 2, handler: srv.cmdMSetNX},
-		{name: "append", arity: 3, flags: []string{"write", "denyoom", "fast"}, firstKey: 1, lastKey: 1, keyStep: 1, rmw: true, handler: srv.cmdAppend},
-		{name: "strlen", arity: 2, flags: []string{"readonly", "fast"}, firstKey: 1, lastKey: 1, keyStep: 1, handler: srv.cmdStrlen},
-		{name: "getrange", arity: 4, flags: []string{"readonly"}, firstKey: 1, lastKey: 1, keyStep: 1, handler: srv.cmdGetRange},
-		{name: "setrange", arity: 4, flags: []string{"write", "denyoom"}, firstKey: 1, lastKey: 1, keyStep: 1, rmw: true, handler: srv.cmdSetRange},
-		{name: "incr", arity: 2, flags: []string{"write", "denyoom", "fast"}, firstKey: 1, lastKey: 1, keyStep: 1, rmw: true, handler: srv.cmdIncr},
-		{name: "decr", arity: 2, flags: []string{"write", "denyoom", "fast"}, firstKey: 1, lastKey: 1, keyStep: 1, rmw: true, handler: srv.cmdDecr},
-		{name: "incrby", arity: 3, flags: []string{"write", "denyoom", "fast"}, firstKey: 1, lastKey: 1, keyStep: 1, rmw: true, handler: srv.cmdIncrBy},
-		{name: "decrby", arity: 3, flags: []string{"write", "denyoom", "fast"}, firstKey: 1, lastKey: 1, keyStep: 1, rmw: true, handler: srv.cmdDecrBy},
-		{name: "incrbyfloat", arity: 3, flags: []string{"write", "denyoom", "fast"}, firstKey: 1, lastKey: 1, keyStep: 1, rmw: true, handler: srv.cmdIncrByFloat},
-		{name: "lcs", arity: -3, flags: []string{"readonly"}, firstKey: 1, lastKey: 2, keyStep: 1, handler: srv.cmdLCS},
+		{name: "get", arity: 2, flags: []string{"readonly", "fast"}, firstKey: 1, lastKey: 1, keyStep: 1, acl: []string{"@read", "@string", "@fast"}, handler: srv.cmdGet},
+		{name: "set", arity: -3, flags: []string{"write", "denyoom"}, firstKey: 1, lastKey: 1, keyStep: 1, rmw: true, acl: []string{"@write", "@string", "@slow"}, handler: srv.cmdSet},
+		{name: "setnx", arity: 3, flags: []string{"write", "denyoom", "fast"}, firstKey: 1, lastKey: 1, keyStep: 1, rmw: true, acl: []string{"@write", "@string", "@fast"}, handler: srv.cmdSetNX},
+		{name: "setex", arity: 4, flags: []string{"write", "denyoom"}, firstKey: 1, lastKey: 1, keyStep: 1, acl: []string{"@write", "@string", "@slow"}, handler: srv.cmdSetEX},
+		{name: "psetex", arity: 4, flags: []string{"write", "denyoom"}, firstKey: 1, lastKey: 1, keyStep: 1, acl: []string{"@write", "@string", "@slow"}, handler: srv.cmdPSetEX},
+		{name: "getset", arity: 3, flags: []string{"write", "denyoom", "fast"}, firstKey: 1, lastKey: 1, keyStep: 1, rmw: true, acl: []string{"@write", "@string", "@fast"}, handler: srv.cmdGetSet},
+		{name: "getdel", arity: 2, flags: []string{"write", "fast"}, firstKey: 1, lastKey: 1, keyStep: 1, rmw: true, acl: []string{"@write", "@string", "@fast"}, handler: srv.cmdGetDel},
+		{name: "getex", arity: -2, flags: []string{"write", "fast"}, firstKey: 1, lastKey: 1, keyStep: 1, rmw: true, acl: []string{"@write", "@string", "@fast"}, handler: srv.cmdGetEX},
+		{name: "mget", arity: -2, flags: []string{"readonly", "fast"}, firstKey: 1, lastKey: -1, keyStep: 1, acl: []string{"@read", "@string", "@fast"}, handler: srv.cmdMGet},
+		{name: "mset", arity: -3, flags: []string{"write", "denyoom"}, firstKey: 1, lastKey: -1, keyStep: 2, acl: []string{"@write", "@string", "@slow"}, handler: srv.cmdMSet},
+		{name: "msetnx", arity: -3, flags: []string{"write", "denyoom"}, firstKey: 1, lastKey: -1, keyStep: 2, acl: []string{"@write", "@string", "@slow"}, handler: srv.cmdMSetNX},
+		{name: "append", arity: 3, flags: []string{"write", "denyoom", "fast"}, firstKey: 1, lastKey: 1, keyStep: 1, rmw: true, acl: []string{"@write", "@string", "@fast"}, handler: srv.cmdAppend},
+		{name: "strlen", arity: 2, flags: []string{"readonly", "fast"}, firstKey: 1, lastKey: 1, keyStep: 1, acl: []string{"@read", "@string", "@fast"}, handler: srv.cmdStrlen},
+		{name: "getrange", arity: 4, flags: []string{"readonly"}, firstKey: 1, lastKey: 1, keyStep: 1, acl: []string{"@read", "@string", "@slow"}, handler: srv.cmdGetRange},
+		{name: "setrange", arity: 4, flags: []string{"write", "denyoom"}, firstKey: 1, lastKey: 1, keyStep: 1, rmw: true, acl: []string{"@write", "@string", "@slow"}, handler: srv.cmdSetRange},
+		{name: "incr", arity: 2, flags: []string{"write", "denyoom", "fast"}, firstKey: 1, lastKey: 1, keyStep: 1, rmw: true, acl: []string{"@write", "@string", "@fast"}, handler: srv.cmdIncr},
+		{name: "decr", arity: 2, flags: []string{"write", "denyoom", "fast"}, firstKey: 1, lastKey: 1, keyStep: 1, rmw: true, acl: []string{"@write", "@string", "@fast"}, handler: srv.cmdDecr},
+		{name: "incrby", arity: 3, flags: []string{"write", "denyoom", "fast"}, firstKey: 1, lastKey: 1, keyStep: 1, rmw: true, acl: []string{"@write", "@string", "@fast"}, handler: srv.cmdIncrBy},
+		{name: "decrby", arity: 3, flags: []string{"write", "denyoom", "fast"}, firstKey: 1, lastKey: 1, keyStep: 1, rmw: true, acl: []string{"@write", "@string", "@fast"}, handler: srv.cmdDecrBy},
+		{name: "incrbyfloat", arity: 3, flags: []string{"write", "denyoom", "fast"}, firstKey: 1, lastKey: 1, keyStep: 1, rmw: true, acl: []string{"@write", "@string", "@fast"}, handler: srv.cmdIncrByFloat},
+		{name: "lcs", arity: -3, flags: []string{"readonly"}, firstKey: 1, lastKey: 2, keyStep: 1, acl: []string{"@read", "@string", "@slow"}, handler: srv.cmdLCS},
 	}
 	cmds = append(cmds, srv.bitCommands()...)
 	return append(cmds, srv.contextCommands()...)
@@ -415,6 +415,7 @@ func (srv *Server) cmdMSetNX(ctx context.Context, s *Session, w *Writer, args []
 
 func (srv *Server) cmdAppend(ctx context.Context, s *Session, w *Writer, args [][]byte) {
 	tail := args[2]
+	maxLen := srv.protoMaxBulkLen()
 	var n int
 	err := srv.coord.Update(ctx, s.DB, args[1], func(cur coordinator.Value, ok bool) (coordinator.Change, error) {
 		if !ok {
@@ -424,7 +425,7 @@ func (srv *Server) cmdAppend(ctx context.Context, s *Session, w *Writer, args []
 		if !isString(cur) {
 			return coordinator.Change{}, replyText(txtWrongType)
 		}
-		if int64(len(cur.Data))+int64(len(tail)) > maxStringSize {
+		if int64(len(cur.Data))+int64(len(tail)) > maxLen {
 			return coordinator.Change{}, replyText(txtTooBig)
 		}
 		data := make([]byte, 0, len(cur.Data)+len(tail))
@@ -497,7 +498,7 @@ func (srv *Server) cmdGetRange(ctx context.Context, s *Session, w *Writer, args 
 }
 
 // cmdSetRange is SETRANGE key offset value: it pads with zero bytes up to
-// offset and refuses to grow a string past maxStringSize.
+// offset and refuses to grow a string past proto-max-bulk-len.
 func (srv *Server) cmdSetRange(ctx context.Context, s *Session, w *Writer, args [][]byte) {
 	offset, ok := parseStrictInt(args[2])
 	if !ok {
@@ -509,6 +510,7 @@ func (srv *Server) cmdSetRange(ctx context.Context, s *Session, w *Writer, args 
 		return
 	}
 	val := args[3]
+	maxLen := srv.protoMaxBulkLen()
 	var n int
 	err := srv.coord.Update(ctx, s.DB, args[1], func(cur coordinator.Value, ok bool) (coordinator.Change, error) {
 		if ok && !isString(cur) {
@@ -518,7 +520,7 @@ func (srv *Server) cmdSetRange(ctx context.Context, s *Session, w *Writer, args 
 		if len(val) == 0 {
 			return coordinator.Change{Op: coordinator.Keep}, nil
 		}
-		if offset > maxStringSize-int64(len(val)) {
+		if offset > maxLen-int64(len(val)) {
 			return coordinator.Change{}, replyText(txtTooBig)
 		}
 		size := max(len(cur.Data), int(offset)+len(val))

@@ -430,6 +430,20 @@ var stringScripts = []script{
 		{"INCRBYFLOAT h 1", "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n"},
 		{"INCRBYFLOAT h x", "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n"},
 	}},
+	// The limits follow CONFIG SET proto-max-bulk-len, as in Redis.
+	{"proto-max-bulk-len", []step{
+		{"CONFIG SET proto-max-bulk-len 1048576", "+OK\r\n"},
+		{"SETRANGE k 1048576 x", "-ERR string exceeds maximum allowed size (proto-max-bulk-len)\r\n"},
+		{"SETRANGE k 1048575 x", ":1048576\r\n"},
+		{"APPEND k x", "-ERR string exceeds maximum allowed size (proto-max-bulk-len)\r\n"},
+		{"SETBIT k 8388608 1", "-ERR bit offset is not an integer or out of range\r\n"},
+		{"SETBIT k 8388607 1", ":0\r\n"},
+		{"GETBIT k 8388608", "-ERR bit offset is not an integer or out of range\r\n"},
+		{"SET a 1", "+OK\r\n"},
+		{"LCS a k LEN", "-ERR Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len\r\n"},
+		{"CONFIG SET proto-max-bulk-len 536870912", "+OK\r\n"},
+		{"SETBIT k 8388608 1", ":0\r\n"},
+	}},
 }
 
 func TestStringCommands(t *testing.T) { runScripts(t, stringScripts) }
