@@ -385,8 +385,10 @@ func (m *Membership) clearUnreachableLocked(node string, evidence time.Time) boo
 
 // Close stops gossip without recording a Leave: to the others this node is
 // down, and stays in the ring until it returns, leaves or is forgotten. It
-// waits for every goroutine the Membership started and closes the
-// Subscribe channels. Later calls return nil.
+// waits for every goroutine the Membership started (a reconnect attempt in
+// flight can take up to memberlist's TCP timeout: 1 s Local, 10 s LAN) and
+// closes the Subscribe channels. Snapshot keeps returning the last state.
+// Later calls return nil.
 func (m *Membership) Close() error {
 	m.opMu.Lock()
 	defer m.opMu.Unlock()
