@@ -50,6 +50,14 @@ type TransportConfig struct {
 	MaxFrame int
 	// Logger receives connection events, bound to this node. Default: none.
 	Logger *slog.Logger
+	// OnUnreachable and OnReachable, if set, receive the transport's
+	// evidence about a node's health: a dial or handshake that failed, or an
+	// established connection that broke (not one closed by Close or
+	// Disconnect); and a dial that succeeded. They suit
+	// Membership.ReportUnreachable and ReportReachable. They are called from
+	// transport goroutines and must not block.
+	OnUnreachable func(node string)
+	OnReachable   func(node string)
 }
 
 // Defaults of TransportConfig and PeerServerConfig.

@@ -149,11 +149,17 @@ func (t *Transport) startDial(p *peer, s *slot) (chan struct{}, error) {
 			s.retryAt = time.Now().Add(s.backoff)
 			s.lastErr = err
 			t.log.Debug("peer dial failed", "peer", p.node, "addr", addr, "retry_in", s.backoff, "err", err)
+			if t.cfg.OnUnreachable != nil {
+				t.cfg.OnUnreachable(p.node)
+			}
 		default:
 			t.stats.dials.Add(1)
 			s.backoff, s.lastErr = 0, nil
 			s.conn.Store(c)
 			t.log.Debug("peer connected", "peer", p.node, "addr", addr)
+			if t.cfg.OnReachable != nil {
+				t.cfg.OnReachable(p.node)
+			}
 		}
 	})
 	return done, nil
@@ -294,6 +300,9 @@ func (c *clientConn) lost(err error) {
 	c.t.stats.connsLost.Add(1)
 	c.t.log.Info("peer connection lost", "peer", c.node, "err", err)
 	c.fail(fmt.Errorf("%w: connection to %s lost: %v", coordinator.ErrUnreachable, c.node, err))
+	if c.t.cfg.OnUnreachable != nil {
+		c.t.cfg.OnUnreachable(c.node)
+	}
 }
 
 func (c *clientConn) writeLoop() {

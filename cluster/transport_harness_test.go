@@ -162,12 +162,22 @@ func (b *addrBook) resolve(node string) (string, bool) {
 // when the test ends.
 func newTestTransport(t testing.TB, id string, secret []byte, nodes ...*testNode) (*Transport, *addrBook) {
 	t.Helper()
+	return newTestTransportConfig(t, id, secret, nil, nodes...)
+}
+
+// newTestTransportConfig is newTestTransport with edit applied to the
+// config (if not nil).
+func newTestTransportConfig(t testing.TB, id string, secret []byte, edit func(*TransportConfig), nodes ...*testNode) (*Transport, *addrBook) {
+	t.Helper()
 	book := &addrBook{}
 	for _, n := range nodes {
 		book.set(n.id, n.addr)
 	}
 	cfg := DefaultLocalTransportConfig()
 	cfg.NodeID, cfg.Secret, cfg.Resolve, cfg.Logger = id, secret, book.resolve, testLogger(t)
+	if edit != nil {
+		edit(&cfg)
+	}
 	tr, err := NewTransport(cfg)
 	if err != nil {
 		t.Fatal(err)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -314,7 +315,18 @@ func TestPeerKilledMidCall(t *testing.T) {
 		return nil
 	}
 	b := startNode(t, "b", testSecret, h, "")
-	tr, book := newTestTransport(t, "a", testSecret, b)
+	var reportMu sync.Mutex
+	var reports []string // health evidence, in order
+	report := func(what string) func(string) {
+		return func(node string) {
+			reportMu.Lock()
+			reports = append(reports, what+" "+node)
+			reportMu.Unlock()
+		}
+	}
+	tr, book := newTestTransportConfig(t, "a", testSecret, func(c *TransportConfig) {
+		c.OnUnreachable, c.OnReachable = report("unreachable"), report("reachable")
+	}, b)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -329,6 +341,9 @@ func TestPeerKilledMidCall(t *testing.T) {
 	for range inflight {
 		<-started
 	}
+	reportMu.Lock()
+	reports = nil // forget the first connection
+	reportMu.Unlock()
 	killed := time.Now()
 	b.kill(t)
 	for range inflight {
@@ -370,6 +385,13 @@ func TestPeerKilledMidCall(t *testing.T) {
 	}
 	if got, err := tr.Read(ctx, "b", 0, []byte("k")); err != nil || len(got) != 1 {
 		t.Fatalf("after restart: Read = %v, %v", got, err)
+	}
+	reportMu.Lock()
+	defer reportMu.Unlock()
+	// (A second connection dialled before the kill may add "reachable b"
+	// at the start.)
+	if i := slices.Index(reports, "unreachable b"); i < 0 || reports[len(reports)-1] != "reachable b" {
+		t.Fatalf("health reports %q; want unreachable after the kill and reachable last", reports)
 	}
 }
 
