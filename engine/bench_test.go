@@ -5,7 +5,9 @@ import (
 	"math/rand/v2"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/ringstore/ringstore/version"
 )
@@ -28,6 +30,25 @@ func benchStore(b *testing.B, policy FsyncPolicy) *Store {
 	}
 	b.Cleanup(func() { s.Close() })
 	return s
+}
+
+// cpuMeter reports the process CPU time per operation (all threads, pebble's
+// included) beside the wall time, which on a shared machine says more than
+// ns/op about the work an operation costs.
+type cpuMeter struct{ start time.Duration }
+
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+func startCPU() cpuMeter { return cpuMeter{processCPU()} }
+
+func (m cpuMeter) report(b *testing.B) {
+	b.ReportMetric(float64(processCPU()-m.start)/float64(b.N), "cpu-ns/op")
 }
 
 func benchKey(i int) []byte { return fmt.Appendf(nil, "key:%012d", i%benchKeys) }
@@ -68,6 +89,7 @@ func BenchmarkGet(b *testing.B) {
 	r := rand.New(rand.NewPCG(1, 1))
 	b.ReportAllocs()
 	b.ResetTimer()
+	defer startCPU().report(b)
 	for b.Loop() {
 		sib, err := s.Get(0, keys[r.IntN(benchKeys)])
 		if err != nil || len(sib) != 1 {
@@ -86,6 +108,7 @@ func BenchmarkGetParallel(b *testing.B) {
 	var seed atomic.Uint64
 	b.ReportAllocs()
 	b.ResetTimer()
+	defer startCPU().report(b)
 	b.RunParallel(func(pb *testing.PB) {
 		r := rand.New(rand.NewPCG(seed.Add(1), 1))
 		for pb.Next() {
@@ -101,6 +124,8 @@ func BenchmarkGetMissing(b *testing.B) {
 	preload(b, s)
 	key := []byte("absent-key")
 	b.ReportAllocs()
+	b.ResetTimer()
+	defer startCPU().report(b)
 	for b.Loop() {
 		if sib, err := s.Get(0, key); err != nil || sib != nil {
 			b.Fatal(sib, err)
@@ -122,6 +147,7 @@ func BenchmarkMerge(b *testing.B) {
 			b.ReportAllocs()
 			b.SetBytes(benchValue)
 			b.ResetTimer()
+			defer startCPU().report(b)
 			for b.Loop() {
 				if _, err := s.Merge(0, keys[r.IntN(benchKeys)], benchSET(&seq, value)); err != nil {
 					b.Fatal(err)
@@ -148,6 +174,7 @@ func BenchmarkMergeParallel(b *testing.B) {
 				b.SetParallelism(32)
 			}
 			b.ResetTimer()
+			defer startCPU().report(b)
 			b.RunParallel(func(pb *testing.PB) {
 				r := rand.New(rand.NewPCG(seed.Add(1), 2))
 				for pb.Next() {
@@ -166,6 +193,8 @@ func BenchmarkScanSlotEmpty(b *testing.B) {
 	s := benchStore(b, FsyncEverySec)
 	preload(b, s)
 	b.ReportAllocs()
+	b.ResetTimer()
+	defer startCPU().report(b)
 	var slot uint16
 	for b.Loop() {
 		slot = (slot + 1) % NumSlots

@@ -55,6 +55,7 @@ func (p FsyncPolicy) String() string {
 const (
 	DefaultCacheSize      = 64 << 20
 	DefaultMemTableSize   = 64 << 20
+	DefaultRecordCache    = 64 << 20
 	DefaultDatabases      = 16
 	DefaultExpireInterval = 100 * time.Millisecond
 	DefaultExpireBudget   = 2000
@@ -79,6 +80,10 @@ type Config struct {
 	CacheSize int64
 	// MemTableSize is the size of one pebble memtable in bytes. Default 64 MiB.
 	MemTableSize uint64
+	// RecordCacheSize is the memory, in bytes, for recently used records kept
+	// in front of pebble, so that Get and Merge usually skip pebble's read
+	// path. Default 64 MiB; negative disables it.
+	RecordCacheSize int64
 	// Databases is the number of logical databases (SELECT 0..n-1).
 	// Default 16, at most 256.
 	Databases int
@@ -112,6 +117,7 @@ func DefaultLocalConfig() Config {
 	c.Fsync = FsyncNo
 	c.CacheSize = 8 << 20
 	c.MemTableSize = 4 << 20
+	c.RecordCacheSize = 8 << 20
 	c.ExpireInterval = 10 * time.Millisecond
 	c.fillDefaults()
 	return c
@@ -126,6 +132,9 @@ func (c *Config) fillDefaults() {
 	}
 	if c.MemTableSize == 0 {
 		c.MemTableSize = DefaultMemTableSize
+	}
+	if c.RecordCacheSize == 0 {
+		c.RecordCacheSize = DefaultRecordCache
 	}
 	if c.Databases == 0 {
 		c.Databases = DefaultDatabases

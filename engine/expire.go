@@ -156,7 +156,8 @@ func planExpiry(sib version.Siblings, nowMs, graceMs int64) (next version.Siblin
 // applyExpiry performs t under the key's lock if the record is unchanged.
 func (s *Store) applyExpiry(t *expireTask) {
 	_, key, _ := parseDataKey(t.key)
-	mu := s.stripeFor(t.db, key)
+	h := s.hash(t.key)
+	mu := s.stripe(h)
 	mu.Lock()
 	defer mu.Unlock()
 	val, closer, err := s.db.Get(t.key)
@@ -181,6 +182,7 @@ func (s *Store) applyExpiry(t *expireTask) {
 	} else {
 		err = s.db.Set(t.key, t.next, pebble.NoSync)
 	}
+	s.cache.remove(h, t.key)
 	if err != nil {
 		s.log.Error("expiry: write", "db", t.db, "key", key, "err", err)
 		return

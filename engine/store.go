@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"hash/maphash"
@@ -36,12 +37,13 @@ type stripe struct {
 // hints and node metadata. All methods are safe for concurrent use. Slices
 // passed in are not retained; slices returned belong to the caller.
 type Store struct {
-	cfg  Config
-	log  *slog.Logger
-	db   *pebble.DB
-	wo   *pebble.WriteOptions // for data and hint writes, per cfg.Fsync
-	seed maphash.Seed
-	gate gate
+	cfg   Config
+	log   *slog.Logger
+	db    *pebble.DB
+	wo    *pebble.WriteOptions // for data and hint writes, per cfg.Fsync
+	cache *recordCache         // nil when disabled
+	seed  maphash.Seed
+	gate  gate
 
 	locks [numStripes]stripe // serialize read-merge-write per key
 
@@ -109,13 +111,14 @@ func Open(cfg Config) (*Store, error) {
 	}
 
 	s := &Store{
-		cfg:  cfg,
-		log:  log,
-		db:   db,
-		wo:   pebble.NoSync,
-		seed: maphash.MakeSeed(),
-		gate: gate{drained: make(chan struct{})},
-		stop: make(chan struct{}),
+		cfg:   cfg,
+		log:   log,
+		db:    db,
+		wo:    pebble.NoSync,
+		seed:  maphash.MakeSeed(),
+		cache: newRecordCache(cfg.RecordCacheSize),
+		gate:  gate{drained: make(chan struct{})},
+		stop:  make(chan struct{}),
 	}
 	if cfg.Fsync == FsyncAlways {
 		s.wo = pebble.Sync
@@ -162,10 +165,11 @@ func (s *Store) checkDB(db int) error {
 	return nil
 }
 
-func (s *Store) stripeFor(db int, key []byte) *stripe {
-	h := maphash.Bytes(s.seed, key) ^ uint64(db)*0x9e3779b97f4a7c15
-	return &s.locks[h%numStripes]
-}
+// hash is the hash of a pebble key, which picks its stripe lock and cache
+// shard.
+func (s *Store) hash(k []byte) uint64 { return maphash.Bytes(s.seed, k) }
+
+func (s *Store) stripe(h uint64) *stripe { return &s.locks[h%numStripes] }
 
 // Get returns the stored siblings of key in db, or nil when there are none.
 // Versions are returned as stored, tombstones and expired ones included:
@@ -182,23 +186,56 @@ func (s *Store) Get(db int, key []byte) (version.Siblings, error) {
 	kb := s.getBuf()
 	defer s.putBuf(kb)
 	kb.b = appendDataKey(kb.b[:0], db, key)
-	return s.read(db, key, kb.b)
+	h := s.hash(kb.b)
+	if rec, ok := s.cache.get(h, kb.b); ok {
+		return s.decode(db, key, rec)
+	}
+	// Fill the cache under the key's lock, so that no Merge can slip in
+	// between the read and the fill.
+	mu := s.stripe(h)
+	mu.Lock()
+	defer mu.Unlock()
+	rec, err := s.load(db, key, h, kb.b)
+	if err != nil {
+		return nil, err
+	}
+	return s.decode(db, key, rec)
 }
 
-// read returns the decoded record stored under pebble key k (the record of
-// db, key).
-func (s *Store) read(db int, key, k []byte) (version.Siblings, error) {
+// load returns the record stored under pebble key k (the record of db, key,
+// with hash h; empty when absent) from the cache or from pebble, filling the
+// cache. The bytes must not be modified. The key's stripe lock must be held.
+func (s *Store) load(db int, key []byte, h uint64, k []byte) ([]byte, error) {
+	if rec, ok := s.cache.get(h, k); ok {
+		return rec, nil
+	}
 	val, closer, err := s.db.Get(k)
 	if errors.Is(err, pebble.ErrNotFound) {
+		s.cache.put(h, k, nil)
 		return nil, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("engine: get db %d key %q: %w", db, key, err)
 	}
-	sib, err := decodeRecord(val)
+	rec := bytes.Clone(val)
 	closer.Close() // a pebble Get closer never fails
+	if _, err := version.Decode(rec); err != nil {
+		// Not cached: every read reports it until the record is replaced.
+		return nil, &CorruptError{DB: db, Key: bytes.Clone(key), Err: err}
+	}
+	s.cache.put(h, k, rec)
+	return rec, nil
+}
+
+// decode decodes a record that load returned (empty: absent) into siblings
+// the caller owns.
+func (s *Store) decode(db int, key, rec []byte) (version.Siblings, error) {
+	if len(rec) == 0 {
+		return nil, nil
+	}
+	sib, err := decodeRecord(rec)
 	if err != nil {
-		return nil, &CorruptError{DB: db, Key: append([]byte(nil), key...), Err: err}
+		return nil, &CorruptError{DB: db, Key: bytes.Clone(key), Err: err}
 	}
 	return sib, nil
 }
@@ -224,11 +261,16 @@ func (s *Store) Merge(db int, key []byte, in version.Siblings) (version.Siblings
 	kb := s.getBuf()
 	defer s.putBuf(kb)
 	kb.b = appendDataKey(kb.b[:0], db, key)
+	h := s.hash(kb.b)
 
-	mu := s.stripeFor(db, key)
+	mu := s.stripe(h)
 	mu.Lock()
 	defer mu.Unlock()
-	old, err := s.read(db, key, kb.b)
+	rec, err := s.load(db, key, h, kb.b)
+	if err != nil {
+		return nil, err
+	}
+	old, err := s.decode(db, key, rec)
 	if err != nil {
 		return nil, err
 	}
@@ -241,14 +283,28 @@ func (s *Store) Merge(db int, key []byte, in version.Siblings) (version.Siblings
 		return nil, fmt.Errorf("%w: merge of db %d key %q gives %d siblings (max %d)",
 			ErrInvalidSiblings, db, key, len(merged), version.MaxSiblings)
 	}
-	vb := s.getBuf()
-	defer s.putBuf(vb)
-	vb.b = merged.AppendBinary(vb.b[:0])
-	if err := s.db.Set(kb.b, vb.b, s.wo); err != nil {
+	// A fresh buffer: after the write it becomes the cache's.
+	enc := merged.AppendBinary(make([]byte, 0, recordSizeHint(merged)))
+	if err := s.db.Set(kb.b, enc, s.wo); err != nil {
+		s.cache.remove(h, kb.b)
 		return nil, fmt.Errorf("engine: write db %d key %q: %w", db, key, err)
 	}
+	s.cache.put(h, kb.b, enc)
 	s.stats.recordsWritten.Add(1)
 	return merged, nil
+}
+
+// recordSizeHint is a capacity that usually fits the encoding of s.
+func recordSizeHint(s version.Siblings) int {
+	n := 8
+	for i := range s {
+		v := &s[i]
+		n += 32 + len(v.Writer) + len(v.Value)
+		for _, e := range v.Clock {
+			n += 24 + len(e.Node)
+		}
+	}
+	return n
 }
 
 // ScanSlot calls fn for every record of db in slot, in key order, starting
@@ -346,7 +402,9 @@ func (s *Store) FlushDB(db int) error {
 	}
 	s.lockAll()
 	defer s.unlockAll()
-	if err := b.Commit(pebble.Sync); err != nil {
+	err := b.Commit(pebble.Sync)
+	s.cache.clear() // even after a failed commit: some of it may have applied
+	if err != nil {
 		return fmt.Errorf("engine: flush db %d: %w", db, err)
 	}
 	return nil
@@ -365,7 +423,9 @@ func (s *Store) FlushAll() error {
 func (s *Store) flushData() error {
 	s.lockAll()
 	defer s.unlockAll()
-	if err := s.db.DeleteRange([]byte{nsData}, []byte{nsData + 1}, pebble.Sync); err != nil {
+	err := s.db.DeleteRange([]byte{nsData}, []byte{nsData + 1}, pebble.Sync)
+	s.cache.clear()
+	if err != nil {
 		return fmt.Errorf("engine: flush all: %w", err)
 	}
 	return nil
