@@ -26,7 +26,7 @@ func (srv *Server) bitCommands() []*command {
 // addressing a byte below proto-max-bulk-len, which bounds what SETBIT can
 // allocate.
 func (srv *Server) parseBitOffset(b []byte) (int64, bool) {
-	off, ok := parseStrictInt(b)
+	off, ok := parseRedisInt(b)
 	if !ok || off < 0 || off>>3 >= srv.protoMaxBulkLen() {
 		return 0, false
 	}
@@ -41,7 +41,7 @@ func (srv *Server) cmdSetBit(ctx context.Context, s *Session, w *Writer, args []
 		w.Error(txtBitOffset)
 		return
 	}
-	on, ok := parseStrictInt(args[3])
+	on, ok := parseRedisInt(args[3])
 	if !ok || on&^1 != 0 {
 		w.Error(txtBitValue)
 		return
@@ -163,14 +163,14 @@ func (srv *Server) cmdBitCount(ctx context.Context, s *Session, w *Writer, args 
 		}
 		lo, hi = 0, n*8-1
 	case 4, 5:
-		start, ok1 := parseStrictInt(args[2])
+		start, ok1 := parseRedisInt(args[2])
 		if !ok1 {
-			w.Error(txtNotInt)
+			w.Error(errNotInteger)
 			return
 		}
-		end, ok2 := parseStrictInt(args[3])
+		end, ok2 := parseRedisInt(args[3])
 		if !ok2 {
-			w.Error(txtNotInt)
+			w.Error(errNotInteger)
 			return
 		}
 		if start < 0 && end < 0 && start > end {
@@ -181,7 +181,7 @@ func (srv *Server) cmdBitCount(ctx context.Context, s *Session, w *Writer, args 
 		if len(args) == 5 {
 			var ok bool
 			if inBits, ok = unitArg(args[4]); !ok {
-				w.Error(txtSyntax)
+				w.Error(errSyntax)
 				return
 			}
 		}
@@ -191,7 +191,7 @@ func (srv *Server) cmdBitCount(ctx context.Context, s *Session, w *Writer, args 
 			return
 		}
 	default:
-		w.Error(txtSyntax)
+		w.Error(errSyntax)
 		return
 	}
 	w.Int(countBits(p, lo, hi))
@@ -201,9 +201,9 @@ func (srv *Server) cmdBitCount(ctx context.Context, s *Session, w *Writer, args 
 // to bit within the range, or -1. Without an explicit end a search for 0
 // treats the string as padded with zeros on the right, as Redis does.
 func (srv *Server) cmdBitPos(ctx context.Context, s *Session, w *Writer, args [][]byte) {
-	bit, ok := parseStrictInt(args[2])
+	bit, ok := parseRedisInt(args[2])
 	if !ok {
-		w.Error(txtNotInt)
+		w.Error(errNotInteger)
 		return
 	}
 	if bit != 0 && bit != 1 {
@@ -234,15 +234,15 @@ func (srv *Server) cmdBitPos(ctx context.Context, s *Session, w *Writer, args []
 		}
 		lo, hi = 0, n*8-1
 	case 4, 5, 6:
-		start, ok := parseStrictInt(args[3])
+		start, ok := parseRedisInt(args[3])
 		if !ok {
-			w.Error(txtNotInt)
+			w.Error(errNotInteger)
 			return
 		}
 		inBits := false
 		if len(args) == 6 {
 			if inBits, ok = unitArg(args[5]); !ok {
-				w.Error(txtSyntax)
+				w.Error(errSyntax)
 				return
 			}
 		}
@@ -251,8 +251,8 @@ func (srv *Server) cmdBitPos(ctx context.Context, s *Session, w *Writer, args []
 			end = n*8 - 1
 		}
 		if len(args) >= 5 {
-			if end, ok = parseStrictInt(args[4]); !ok {
-				w.Error(txtNotInt)
+			if end, ok = parseRedisInt(args[4]); !ok {
+				w.Error(errNotInteger)
 				return
 			}
 			endGiven = true
@@ -263,7 +263,7 @@ func (srv *Server) cmdBitPos(ctx context.Context, s *Session, w *Writer, args []
 			return
 		}
 	default:
-		w.Error(txtSyntax)
+		w.Error(errSyntax)
 		return
 	}
 	pos := firstBit(p, lo, hi, byte(bit))

@@ -57,7 +57,7 @@ func (srv *Server) cmdSetCtx(ctx context.Context, s *Session, w *Writer, args []
 		case eqFold(args[j], "px") && flags&optEX == 0 && j+1 < len(args):
 			flags |= optPX
 		default:
-			w.Error(txtSyntax)
+			w.Error(errSyntax)
 			return
 		}
 		exp = args[j+1]

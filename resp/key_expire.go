@@ -1,7 +1,6 @@
 package resp
 
 import (
-	"bytes"
 	"context"
 	"math"
 
@@ -68,10 +67,7 @@ func (srv *Server) expire(ctx context.Context, s *Session, w *Writer, args [][]b
 		case eqFold(opt, "lt"):
 			flags |= expLT
 		default:
-			if i := bytes.IndexByte(opt, 0); i >= 0 {
-				opt = opt[:i]
-			}
-			w.Error("ERR Unsupported option " + string(opt))
+			w.Error("ERR Unsupported option " + string(cString(opt)))
 			return
 		}
 	}
@@ -83,9 +79,9 @@ func (srv *Server) expire(ctx context.Context, s *Session, w *Writer, args [][]b
 		w.Error("ERR GT and LT options at the same time are not compatible")
 		return
 	}
-	when, ok := parseStrictInt(args[2])
+	when, ok := parseRedisInt(args[2])
 	if !ok {
-		w.Error(txtNotInt)
+		w.Error(errNotInteger)
 		return
 	}
 	if seconds {

@@ -107,9 +107,7 @@ func (srv *Server) cmdKeys(ctx context.Context, s *Session, w *Writer, args [][]
 // space, an optional sign (a negative cursor wraps around), decimal digits,
 // and nothing after them up to the end or a NUL byte. An empty cursor is 0.
 func parseCursor(b []byte) (uint64, bool) {
-	if i := bytes.IndexByte(b, 0); i >= 0 {
-		b = b[:i]
-	}
+	b = cString(b)
 	if len(b) == 0 {
 		return 0, true
 	}
@@ -160,13 +158,13 @@ func (srv *Server) cmdScan(ctx context.Context, s *Session, w *Writer, args [][]
 		more := len(args) - i
 		switch {
 		case eqFold(args[i], "count") && more >= 2:
-			n, ok := parseStrictInt(args[i+1])
+			n, ok := parseRedisInt(args[i+1])
 			if !ok {
-				w.Error(txtNotInt)
+				w.Error(errNotInteger)
 				return
 			}
 			if n < 1 {
-				w.Error(txtSyntax)
+				w.Error(errSyntax)
 				return
 			}
 			count = n
@@ -175,7 +173,7 @@ func (srv *Server) cmdScan(ctx context.Context, s *Session, w *Writer, args [][]
 		case eqFold(args[i], "type") && more >= 2:
 			typ = args[i+1]
 		default:
-			w.Error(txtSyntax)
+			w.Error(errSyntax)
 			return
 		}
 	}
@@ -210,10 +208,7 @@ func (srv *Server) cmdScan(ctx context.Context, s *Session, w *Writer, args [][]
 // eqFoldCString compares a client argument with a lower-case name as C's
 // strcasecmp does: ASCII case folding, the argument ending at its first NUL.
 func eqFoldCString(arg []byte, name string) bool {
-	if i := bytes.IndexByte(arg, 0); i >= 0 {
-		arg = arg[:i]
-	}
-	return eqFoldExact(arg, name)
+	return asciiEqualFold(cString(arg), name)
 }
 
 func appendUint(b []byte, n uint64) []byte {
@@ -331,13 +326,13 @@ func (srv *Server) cmdCopy(ctx context.Context, s *Session, w *Writer, args [][]
 				return
 			}
 			if db < 0 || db >= srv.coord.Databases() {
-				w.Error(txtDBRange)
+				w.Error(errDBRange)
 				return
 			}
 			dstDB = db
 			j++
 		default:
-			w.Error(txtSyntax)
+			w.Error(errSyntax)
 			return
 		}
 	}
@@ -372,7 +367,7 @@ func (srv *Server) cmdMove(ctx context.Context, s *Session, w *Writer, args [][]
 		return
 	}
 	if db < 0 || db >= srv.coord.Databases() {
-		w.Error(txtDBRange)
+		w.Error(errDBRange)
 		return
 	}
 	if db == s.DB {

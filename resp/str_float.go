@@ -43,7 +43,7 @@ func parseLongDouble(b []byte) (longDouble, bool) {
 		i++
 	}
 	rest := b[i:]
-	if eqFoldExact(rest, "inf") || eqFoldExact(rest, "infinity") {
+	if asciiEqualFold(rest, "inf") || asciiEqualFold(rest, "infinity") {
 		if neg {
 			return longDouble{inf: -1}, true
 		}
@@ -227,24 +227,6 @@ func digitVal(c byte) int {
 		return int(c-'A') + 10
 	}
 	return -1
-}
-
-// eqFoldExact is a whole-string ASCII case-insensitive comparison with a
-// lower-case word.
-func eqFoldExact(b []byte, lower string) bool {
-	if len(b) != len(lower) {
-		return false
-	}
-	for i := range b {
-		c := b[i]
-		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		if c != lower[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func abs64(n int64) int64 {

@@ -51,15 +51,15 @@ func (srv *Server) cmdLCS(ctx context.Context, s *Session, w *Writer, args [][]b
 		case eqFold(opt, "withmatchlen"):
 			withLen = true
 		case eqFold(opt, "minmatchlen") && j+1 < len(args):
-			n, ok := parseStrictInt(args[j+1])
+			n, ok := parseRedisInt(args[j+1])
 			if !ok {
-				w.Error(txtNotInt)
+				w.Error(errNotInteger)
 				return
 			}
 			minLen = max(n, 0)
 			j++
 		default:
-			w.Error(txtSyntax)
+			w.Error(errSyntax)
 			return
 		}
 	}

@@ -28,17 +28,17 @@ func TestHotPathAllocations(t *testing.T) {
 	if handlerGet > coordGet {
 		t.Errorf("GET handler: %.1f allocations, coordinator.Get alone %.1f", handlerGet, coordGet)
 	}
-	if got := parseStrictIntAllocs(); got != 0 {
-		t.Errorf("parseStrictInt allocates %.1f", got)
+	if got := parseRedisIntAllocs(); got != 0 {
+		t.Errorf("parseRedisInt allocates %.1f", got)
 	}
 }
 
-func parseStrictIntAllocs() float64 {
+func parseRedisIntAllocs() float64 {
 	b := []byte("-9223372036854775808")
-	return testing.AllocsPerRun(100, func() { parseStrictInt(b) })
+	return testing.AllocsPerRun(100, func() { parseRedisInt(b) })
 }
 
-func TestParseStrictInt(t *testing.T) {
+func TestParseRedisInt(t *testing.T) {
 	for _, c := range []struct {
 		in   string
 		want int64
@@ -68,9 +68,9 @@ func TestParseStrictInt(t *testing.T) {
 		{"0x10", 0, false},
 		{"1\x00", 0, false},
 	} {
-		got, ok := parseStrictInt([]byte(c.in))
+		got, ok := parseRedisInt([]byte(c.in))
 		if got != c.want || ok != c.ok {
-			t.Errorf("parseStrictInt(%q) = %d, %v; want %d, %v", c.in, got, ok, c.want, c.ok)
+			t.Errorf("parseRedisInt(%q) = %d, %v; want %d, %v", c.in, got, ok, c.want, c.ok)
 		}
 	}
 }

@@ -8,11 +8,10 @@ import (
 	"github.com/ringstore/ringstore/version"
 )
 
-// Reply texts of the string and key commands, exactly as Redis 7 writes them.
+// Reply texts of the string and key commands, exactly as Redis 7 writes
+// them (errors.go has the ones shared with other commands).
 const (
-	txtSyntax      = "ERR syntax error"
 	txtWrongType   = "WRONGTYPE Operation against a key holding the wrong kind of value"
-	txtNotInt      = "ERR value is not an integer or out of range"
 	txtNotFloat    = "ERR value is not a valid float"
 	txtIncrOver    = "ERR increment or decrement would overflow"
 	txtDecrOver    = "ERR decrement would overflow"
@@ -23,7 +22,6 @@ const (
 	txtBitValue    = "ERR bit is not an integer or out of range"
 	txtNoKey       = "ERR no such key"
 	txtSameObject  = "ERR source and destination objects are the same"
-	txtDBRange     = "ERR DB index is out of range"
 	txtIntRange    = "ERR value is out of range, value must between -2147483648 and 2147483647"
 	txtBadCursor   = "ERR invalid cursor"
 )
@@ -56,63 +54,13 @@ func arityText(cmd string) string {
 	return "ERR wrong number of arguments for '" + cmd + "' command"
 }
 
-// parseStrictInt parses b as Redis's string2ll does: an optional '-', then
-// "0" or a digit 1-9 followed by digits, nothing else (no '+', no spaces, no
-// leading zeros, no "-0"), at most 20 bytes, within int64.
-func parseStrictInt(b []byte) (int64, bool) {
-	n := len(b)
-	if n == 0 || n > 20 {
-		return 0, false
-	}
-	if n == 1 && b[0] == '0' {
-		return 0, true
-	}
-	i, neg := 0, false
-	if b[0] == '-' {
-		neg = true
-		i = 1
-		if n == 1 {
-			return 0, false
-		}
-	}
-	if b[i] < '1' || b[i] > '9' {
-		return 0, false
-	}
-	var v uint64
-	for ; i < n; i++ {
-		c := b[i]
-		if c < '0' || c > '9' {
-			return 0, false
-		}
-		d := uint64(c - '0')
-		if v > (1<<64-1)/10 {
-			return 0, false
-		}
-		v *= 10
-		if v > 1<<64-1-d {
-			return 0, false
-		}
-		v += d
-	}
-	if neg {
-		if v > 1<<63 {
-			return 0, false
-		}
-		return int64(-v), true
-	}
-	if v > 1<<63-1 {
-		return 0, false
-	}
-	return int64(v), true
-}
-
 // parseIntArg parses an integer argument for a command whose option is an
 // int in Redis (getIntFromObjectOrReply): strict syntax, then the int range.
 // It returns the error text to reply, or "".
 func parseIntArg(b []byte) (int, string) {
-	v, ok := parseStrictInt(b)
+	v, ok := parseRedisInt(b)
 	if !ok {
-		return 0, txtNotInt
+		return 0, errNotInteger
 	}
 	if v < -1<<31 || v > 1<<31-1 {
 		return 0, txtIntRange

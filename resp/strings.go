@@ -104,7 +104,7 @@ func (o *strOpts) parse(args [][]byte, forSet bool) string {
 			o.expire = args[j+1]
 			j++
 		default:
-			return txtSyntax
+			return errSyntax
 		}
 	}
 	return ""
@@ -116,9 +116,9 @@ func (o *strOpts) parse(args [][]byte, forSet bool) string {
 // overflow there is caught by the sign of the sum). It returns the error
 // text or "".
 func expireAt(arg []byte, flags int, cmd string, now int64) (int64, string) {
-	v, ok := parseStrictInt(arg)
+	v, ok := parseRedisInt(arg)
 	if !ok {
-		return 0, txtNotInt
+		return 0, errNotInteger
 	}
 	seconds := flags&(optEX|optEXAT) != 0
 	if v <= 0 || (seconds && v > math.MaxInt64/1000) {
@@ -457,10 +457,10 @@ func (srv *Server) cmdStrlen(ctx context.Context, s *Session, w *Writer, args []
 // cmdGetRange is GETRANGE key start end with Redis's index rules: negative
 // indexes count from the end, both are clamped, and an empty range is "".
 func (srv *Server) cmdGetRange(ctx context.Context, s *Session, w *Writer, args [][]byte) {
-	start, ok1 := parseStrictInt(args[2])
-	end, ok2 := parseStrictInt(args[3])
+	start, ok1 := parseRedisInt(args[2])
+	end, ok2 := parseRedisInt(args[3])
 	if !ok1 || !ok2 {
-		w.Error(txtNotInt)
+		w.Error(errNotInteger)
 		return
 	}
 	v, ok, err := srv.coord.Get(ctx, s.DB, args[1])
@@ -500,9 +500,9 @@ func (srv *Server) cmdGetRange(ctx context.Context, s *Session, w *Writer, args 
 // cmdSetRange is SETRANGE key offset value: it pads with zero bytes up to
 // offset and refuses to grow a string past proto-max-bulk-len.
 func (srv *Server) cmdSetRange(ctx context.Context, s *Session, w *Writer, args [][]byte) {
-	offset, ok := parseStrictInt(args[2])
+	offset, ok := parseRedisInt(args[2])
 	if !ok {
-		w.Error(txtNotInt)
+		w.Error(errNotInteger)
 		return
 	}
 	if offset < 0 {
@@ -546,18 +546,18 @@ func (srv *Server) cmdDecr(ctx context.Context, s *Session, w *Writer, args [][]
 }
 
 func (srv *Server) cmdIncrBy(ctx context.Context, s *Session, w *Writer, args [][]byte) {
-	incr, ok := parseStrictInt(args[2])
+	incr, ok := parseRedisInt(args[2])
 	if !ok {
-		w.Error(txtNotInt)
+		w.Error(errNotInteger)
 		return
 	}
 	srv.incrBy(ctx, s, w, args[1], incr)
 }
 
 func (srv *Server) cmdDecrBy(ctx context.Context, s *Session, w *Writer, args [][]byte) {
-	decr, ok := parseStrictInt(args[2])
+	decr, ok := parseRedisInt(args[2])
 	if !ok {
-		w.Error(txtNotInt)
+		w.Error(errNotInteger)
 		return
 	}
 	if decr == math.MinInt64 {
@@ -578,8 +578,8 @@ func (srv *Server) incrBy(ctx context.Context, s *Session, w *Writer, key []byte
 				return coordinator.Change{}, replyText(txtWrongType)
 			}
 			var valid bool
-			if old, valid = parseStrictInt(cur.Data); !valid {
-				return coordinator.Change{}, replyText(txtNotInt)
+			if old, valid = parseRedisInt(cur.Data); !valid {
+				return coordinator.Change{}, replyText(errNotInteger)
 			}
 		}
 		if (incr < 0 && old < 0 && incr < math.MinInt64-old) || (incr > 0 && old > 0 && incr > math.MaxInt64-old) {
