@@ -87,6 +87,7 @@ type testNode struct {
 	addr   string
 	h      *fakeHandler
 	srv    *PeerServer
+	ln     net.Listener
 	served chan error // Serve's result
 	killed bool
 }
@@ -94,6 +95,14 @@ type testNode struct {
 // startNode serves h as node id on 127.0.0.1:0 (or addr, to restart a node
 // where it was) until the test ends or kill.
 func startNode(t testing.TB, id string, secret []byte, h *fakeHandler, addr string, opts ...func(*PeerServerConfig)) *testNode {
+	t.Helper()
+	n := newNode(t, id, secret, h, addr, opts...)
+	n.serve(t)
+	return n
+}
+
+// newNode is startNode without the serving, to register ops first.
+func newNode(t testing.TB, id string, secret []byte, h *fakeHandler, addr string, opts ...func(*PeerServerConfig)) *testNode {
 	t.Helper()
 	if addr == "" {
 		addr = "127.0.0.1:0"
@@ -110,10 +119,14 @@ func startNode(t testing.TB, id string, secret []byte, h *fakeHandler, addr stri
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := &testNode{id: id, addr: ln.Addr().String(), h: h, srv: srv, served: make(chan error, 1)}
-	go func() { n.served <- srv.Serve(ln) }()
-	t.Cleanup(func() { n.kill(t) })
+	n := &testNode{id: id, addr: ln.Addr().String(), h: h, srv: srv, ln: ln, served: make(chan error, 1)}
 	return n
+}
+
+// serve runs the node's server until kill or the end of the test.
+func (n *testNode) serve(t testing.TB) {
+	go func() { n.served <- n.srv.Serve(n.ln) }()
+	t.Cleanup(func() { n.kill(t) })
 }
 
 // kill closes the node's server and checks that Serve returned nil.
@@ -175,6 +188,9 @@ func newTestTransportConfig(t testing.TB, id string, secret []byte, edit func(*T
 	}
 	cfg := DefaultLocalTransportConfig()
 	cfg.NodeID, cfg.Secret, cfg.Resolve, cfg.Logger = id, secret, book.resolve, testLogger(t)
+	// Loopback dials fail fast when refused; a long timeout only keeps an
+	// overloaded test machine (-race, parallel packages) from flaking.
+	cfg.DialTimeout = 10 * time.Second
 	if edit != nil {
 		edit(&cfg)
 	}

@@ -18,12 +18,13 @@ import (
 
 func TestRoundTrips(t *testing.T) {
 	h := newFakeHandler()
-	b := startNode(t, "b", testSecret, h, "")
+	b := newNode(t, "b", testSecret, h, "")
 	if err := b.srv.Handle(0x20, func(ctx context.Context, from string, p []byte) ([]byte, error) {
 		return append([]byte(from+":"), p...), nil
 	}); err != nil {
 		t.Fatal(err)
 	}
+	b.serve(t)
 	tr, _ := newTestTransport(t, "a", testSecret, b)
 	ctx := context.Background()
 
@@ -201,15 +202,7 @@ func TestOutOfOrderReplies(t *testing.T) {
 		}
 	}
 	b := startNode(t, "b", testSecret, h, "")
-	book := &addrBook{}
-	book.set("b", b.addr)
-	cfg := DefaultLocalTransportConfig()
-	cfg.NodeID, cfg.Secret, cfg.Resolve, cfg.ConnsPerPeer = "a", testSecret, book.resolve, 1
-	tr, err := NewTransport(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tr.Close()
+	tr, _ := newTestTransportConfig(t, "a", testSecret, func(c *TransportConfig) { c.ConnsPerPeer = 1 }, b)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 
