@@ -38,6 +38,16 @@
 // policy; hint deletions and background expiry writes are never synced,
 // because losing one only brings back something harmless.
 //
+// # Record cache
+//
+// A bounded in-memory cache (Config.RecordCacheSize) holds recently read or
+// written records, absent keys included, in their encoded form, so that Get
+// and the read half of Merge usually cost a hash lookup instead of a walk of
+// pebble's memtable skiplist. It never holds anything pebble does not: every
+// change to a data record (Merge, expiry, FlushDB, FlushAll) updates or
+// clears it under the same per-key lock, after pebble has the change. Writing
+// to the data key space other than through these methods would make it stale.
+//
 // # Expiry and tombstones
 //
 // Readers see expired versions at once as not live (Version.Live,

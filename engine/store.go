@@ -47,7 +47,7 @@ type Store struct {
 
 	locks [numStripes]stripe // serialize read-merge-write per key
 
-	bufs sync.Pool // of *buffer, for pebble keys and encoded records
+	bufs sync.Pool // of *buffer, for building pebble keys
 
 	stats counters
 
@@ -90,7 +90,7 @@ func Open(cfg Config) (*Store, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	log := cfg.Logger.With("component", "engine")
+	log := cfg.Logger // the caller binds its fields (component, node)
 
 	cache := pebble.NewCache(cfg.CacheSize)
 	defer cache.Unref() // pebble holds its own reference while open
