@@ -27,17 +27,19 @@ import (
 // reply repeats its request's id; replies may come in any order. budget is a
 // request's remaining time in milliseconds when it was sent (0: no deadline)
 // and is 0 in replies. length never exceeds the receiver's MaxFrame: a bigger
-// frame, an unknown reply kind or a reply id nobody waits for is a protocol
-// error that closes the connection.
+// frame, a reply kind other than the two, or a reply to an id never sent is
+// a protocol error that closes the connection (a reply whose caller gave up
+// is dropped). A payload that does not decode gets an error reply.
 //
 // Request payloads of the built-in ops (str = uvarint(len) bytes):
 //
-//	OpRead     uvarint(db) key                     -> record, or empty if absent
+//	OpRead     uvarint(db) key                          -> record, or empty if absent
 //	OpWrite    uvarint(db) str(key) str(hintFor) record -> empty
 //	OpForward  uvarint(db) uvarint(argc) str(arg)*argc  -> raw RESP reply
-//	OpPing     empty                               -> empty
+//	OpPing     empty                                    -> empty
 //
-// record is version.Siblings.AppendBinary's encoding.
+// record is version.Siblings.AppendBinary's encoding. Error codes are the
+// errCode values below; a client maps them back to errors.Is-able causes.
 const (
 	headerLen = 4 + 1 + 8 + 4
 
