@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/ringstore/ringstore/ring"
 	"github.com/ringstore/ringstore/version"
 )
 
@@ -52,7 +53,7 @@ func TestCorruptRecordIsAnError(t *testing.T) {
 			check("Get", err)
 			_, err = s.Merge(3, key, version.Siblings{ver("b", 1, t0, "new")})
 			check("Merge", err)
-			check("ScanSlot", s.ScanSlot(3, slotOf(key), nil, func([]byte, version.Siblings) bool { return true }))
+			check("ScanSlot", s.ScanSlot(3, ring.Slot(key), nil, func([]byte, version.Siblings) bool { return true }))
 
 			// Merge left the bytes as they were; expiry skips and counts them.
 			s.expireCycle()
@@ -70,7 +71,7 @@ func TestCorruptRecordIsAnError(t *testing.T) {
 
 func TestScanResumesPastCorruptRecord(t *testing.T) {
 	s := newTestStore(t, nil)
-	slot := slotOf([]byte("t"))
+	slot := ring.Slot([]byte("t"))
 	for i := range 3 {
 		mustMerge(t, s, 0, fmt.Sprintf("{t}%d", i), ver("a", 1, t0, "v"))
 	}

@@ -3,6 +3,8 @@ package engine
 import (
 	"encoding/binary"
 	"errors"
+
+	"github.com/ringstore/ringstore/ring"
 )
 
 // Key layout. Every pebble key starts with a namespace byte:
@@ -19,9 +21,6 @@ const (
 	nsMeta byte = 0x03
 )
 
-// NumSlots is the number of hash slots, as in Redis Cluster.
-const NumSlots = 16384
-
 // MaxDatabases is the largest Config.Databases: the db is one byte of the key.
 const MaxDatabases = 256
 
@@ -30,7 +29,7 @@ const dataPrefixLen = 4
 
 // appendDataKey appends the pebble key of (db, key) to b.
 func appendDataKey(b []byte, db int, key []byte) []byte {
-	return append(appendSlotDBPrefix(b, slotOf(key), db), key...)
+	return append(appendSlotDBPrefix(b, ring.Slot(key), db), key...)
 }
 
 // appendSlotDBPrefix appends the prefix shared by every record of db in slot.

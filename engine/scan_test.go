@@ -6,6 +6,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/ringstore/ringstore/ring"
 	"github.com/ringstore/ringstore/version"
 )
 
@@ -35,9 +36,9 @@ func TestScanSlotOrderAndResume(t *testing.T) {
 		keys = append(keys, fmt.Sprintf("{tag}%03d", i))
 	}
 	keys = append(keys, "{tag}", "{tag}\x00", "{tag}\xff")
-	slot := slotOf([]byte("tag"))
+	slot := ring.Slot([]byte("tag"))
 	for _, i := range rand.Perm(len(keys)) {
-		if got := slotOf([]byte(keys[i])); got != slot {
+		if got := ring.Slot([]byte(keys[i])); got != slot {
 			t.Fatalf("key %q in slot %d, want %d", keys[i], got, slot)
 		}
 		mustMerge(t, s, 0, keys[i], ver("a", 1, t0, keys[i]))
@@ -92,7 +93,7 @@ func TestScanSlotIsolation(t *testing.T) {
 	keys := []string{"foo", "bar", "hello"}
 	slots := map[uint16]string{}
 	for _, k := range keys {
-		sl := slotOf([]byte(k))
+		sl := ring.Slot([]byte(k))
 		if other, dup := slots[sl]; dup {
 			t.Fatalf("%q and %q share slot %d", k, other, sl)
 		}
@@ -115,14 +116,14 @@ func TestScanSlotIsolation(t *testing.T) {
 			t.Errorf("db 2 slot %d: %q", sl, got)
 		}
 	}
-	if err := s.ScanSlot(0, NumSlots, nil, func([]byte, version.Siblings) bool { return true }); err == nil {
+	if err := s.ScanSlot(0, ring.NumSlots, nil, func([]byte, version.Siblings) bool { return true }); err == nil {
 		t.Error("ScanSlot accepted slot 16384")
 	}
 }
 
 func TestScanSlotLastDB(t *testing.T) {
 	s := newTestStore(t, nil, func(c *Config) { c.Databases = MaxDatabases })
-	slot := slotOf([]byte("foo"))
+	slot := ring.Slot([]byte("foo"))
 	mustMerge(t, s, 255, "foo", ver("a", 1, t0, "v"))
 	// A key of the next slot in db 0 sorts right after foo's slot in db 255:
 	// scans and flushes of db 255 must stop before it.
@@ -145,7 +146,7 @@ func TestScanSlotLastDB(t *testing.T) {
 // keyInSlot returns a key whose slot is slot.
 func keyInSlot(slot uint16) string {
 	for i := 0; ; i++ {
-		if k := fmt.Sprintf("k%d", i); slotOf([]byte(k)) == slot {
+		if k := fmt.Sprintf("k%d", i); ring.Slot([]byte(k)) == slot {
 			return k
 		}
 	}
@@ -153,7 +154,7 @@ func keyInSlot(slot uint16) string {
 
 func TestScanSlotIsASnapshot(t *testing.T) {
 	s := newTestStore(t, nil)
-	slot := slotOf([]byte("t"))
+	slot := ring.Slot([]byte("t"))
 	mustMerge(t, s, 0, "{t}1", ver("a", 1, t0, "v"))
 	mustMerge(t, s, 0, "{t}3", ver("a", 1, t0, "v"))
 	var seen []string

@@ -12,6 +12,7 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/bloom"
+	"github.com/ringstore/ringstore/ring"
 	"github.com/ringstore/ringstore/version"
 )
 
@@ -319,8 +320,8 @@ func (s *Store) ScanSlot(db int, slot uint16, after []byte, fn func(key []byte, 
 	if err := s.checkDB(db); err != nil {
 		return err
 	}
-	if slot >= NumSlots {
-		return fmt.Errorf("engine: slot %d out of range [0, %d)", slot, NumSlots)
+	if slot >= ring.NumSlots {
+		return fmt.Errorf("engine: slot %d out of range [0, %d)", slot, ring.NumSlots)
 	}
 	if !s.gate.enter() {
 		return ErrClosed
@@ -394,7 +395,7 @@ func (s *Store) FlushDB(db int) error {
 	b := s.db.NewBatch()
 	defer b.Close()
 	var start []byte
-	for slot := range uint16(NumSlots) {
+	for slot := range uint16(ring.NumSlots) {
 		start = appendSlotDBPrefix(start[:0], slot, db)
 		if err := b.DeleteRange(start, keySuccessor(start), nil); err != nil {
 			return fmt.Errorf("engine: flush db %d: %w", db, err)

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"slices"
@@ -8,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ringstore/ringstore/ring"
 	"github.com/ringstore/ringstore/version"
 )
 
@@ -164,7 +166,7 @@ func TestResultsBelongToCaller(t *testing.T) {
 		t.Fatalf("modifying a Get result changed the store: %q", again)
 	}
 	var kept [][]byte
-	if err := s.ScanSlot(0, slotOf([]byte("k")), nil, func(k []byte, sib version.Siblings) bool {
+	if err := s.ScanSlot(0, ring.Slot([]byte("k")), nil, func(k []byte, sib version.Siblings) bool {
 		kept = append(kept, k)
 		copy(sib[0].Value, "YYYYY")
 		return true
@@ -265,7 +267,7 @@ func TestCloseWaitsForScan(t *testing.T) {
 	release := make(chan struct{})
 	scanErr := make(chan error, 1)
 	go func() {
-		scanErr <- s.ScanSlot(0, slotOf([]byte("k")), nil, func([]byte, version.Siblings) bool {
+		scanErr <- s.ScanSlot(0, ring.Slot([]byte("k")), nil, func([]byte, version.Siblings) bool {
 			close(inScan)
 			<-release
 			// Re-entering the store from a callback works while Close waits.
@@ -340,52 +342,20 @@ func TestConfigValidate(t *testing.T) {
 	}
 }
 
-func TestSlotMatchesRedis(t *testing.T) {
-	// Values from redis-server 7's CLUSTER KEYSLOT.
-	for key, want := range map[string]uint16{
-		"":                     0,
-		"foo":                  12182,
-		"bar":                  5061,
-		"hello":                866,
-		"123456789":            12739,
-		"{user1000}.following": 3443,
-		"{user1000}.followers": 3443,
-		"user1000":             3443,
-		"foo{}{bar}":           8363,
-		"foo{{bar}}zap":        4015,
-		"foo{bar}{zap}":        5061,
-		"{bar":                 4015,
-		"{bar}}":               5061,
-		"a{b":                  13340,
-		"somekey":              11058,
-		"foo{hash_tag}":        2515,
-	} {
-		if got := slotOf([]byte(key)); got != want {
-			t.Errorf("slot(%q) = %d, want %d", key, got, want)
-		}
+func TestDataKeyLayout(t *testing.T) {
+	// namespace 0x01 | slot of "foo" (12182 = 0x2f96) | db 3 | key.
+	if got, want := appendDataKey(nil, 3, []byte("foo")), []byte("\x01\x2f\x96\x03foo"); !bytes.Equal(got, want) {
+		t.Fatalf("data key = %q, want %q", got, want)
 	}
-	// Keys without a brace hash whole: the table agrees with a bitwise CRC.
-	for i := range 2000 {
-		key := fmt.Sprintf("key:%d:\x00\xff%d", i, i*7919)
-		if got, want := slotOf([]byte(key)), slotOfRef(key); got != want {
-			t.Fatalf("slot(%q) = %d, bitwise CRC gives %d", key, got, want)
-		}
+	// A hash tag picks the slot; the db is not part of it.
+	a, b := appendDataKey(nil, 0, []byte("{user1000}.following")), appendDataKey(nil, 7, []byte("{user1000}.followers"))
+	if !bytes.Equal(a[:3], b[:3]) || a[3] != 0 || b[3] != 7 {
+		t.Fatalf("hash-tagged keys: %q and %q", a, b)
 	}
-}
-
-// slotOfRef is a bit-by-bit CRC16/XMODEM of the whole key, as a reference for
-// the table-driven one.
-func slotOfRef(key string) uint16 {
-	var crc uint16
-	for i := 0; i < len(key); i++ {
-		crc ^= uint16(key[i]) << 8
-		for range 8 {
-			if crc&0x8000 != 0 {
-				crc = crc<<1 ^ 0x1021
-			} else {
-				crc <<= 1
-			}
-		}
+	if got, want := appendHintKey(nil, "n2", 258), []byte("\x02\x00\x02n2\x00\x00\x00\x00\x00\x00\x01\x02"); !bytes.Equal(got, want) {
+		t.Fatalf("hint key = %q, want %q", got, want)
 	}
-	return crc % NumSlots
+	if got, want := appendMetaKey(nil, "node-id"), []byte("\x03node-id"); !bytes.Equal(got, want) {
+		t.Fatalf("meta key = %q, want %q", got, want)
+	}
 }
