@@ -14,9 +14,9 @@ import (
 	"github.com/ringstore/ringstore/version"
 )
 
-// serverConn is one accepted peer connection: serve reads requests and runs
-// each in its own goroutine (at most MaxInflight at once); a writer
-// goroutine sends the replies as they are queued.
+// serverConn is one accepted peer connection: serve reads requests and hands
+// each to a worker goroutine (at most MaxInflight run at once); a writer
+// goroutine sends the replies as they are queued, in completion order.
 type serverConn struct {
 	s    *PeerServer
 	nc   net.Conn

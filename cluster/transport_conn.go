@@ -99,9 +99,8 @@ func (t *Transport) acquire(ctx context.Context, p *peer) (*clientConn, error) {
 		if wait == nil {
 			if time.Now().Before(s.retryAt) {
 				err = s.lastErr
-			} else if wait, err = t.startDial(p, s); err != nil {
-				s.mu.Unlock()
-				return nil, err
+			} else {
+				wait, err = t.startDial(p, s) // err: no address; still borrow
 			}
 		}
 		s.mu.Unlock()
