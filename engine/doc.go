@@ -14,8 +14,8 @@
 //	hint: 0x02 | len(target) (2 bytes, big-endian) | target | seq (8 bytes, big-endian)
 //	meta: 0x03 | name
 //
-// The slot is the Redis Cluster hash slot of the user key (CRC16 with {hash
-// tags}, mod 16384), so one slot, or one slot of one db, is a contiguous key
+// The slot is the Redis Cluster hash slot of the user key (ring.Slot: CRC16
+// with {hash tags}, mod 16384), so one slot, or one slot of one db, is a contiguous key
 // range that ScanSlot walks with one bounded iterator. The db is part of a
 // record's identity but not of its slot. The value of a data key is the
 // record encoding of version.Siblings (Siblings.AppendBinary, version.Decode).

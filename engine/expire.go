@@ -37,8 +37,9 @@ type expireTask struct {
 // expireCycle examines up to ExpireBudget records, continuing from where the
 // previous cycle stopped and wrapping around at the end of the data, so that
 // successive cycles walk every slot in turn. In each record it turns expired
-// values into tombstones that keep their clocks (an older copy of the value
-// arriving later is then dominated, not resurrected) and removes records all
+// values into tombstones that keep their clocks (a replica's copy of the
+// value, same clock, then loses to the tombstone and older ones are
+// dominated, so nothing is resurrected) and removes records all
 // of whose versions have been dead for TombstoneGrace. It reads through an
 // iterator without locks and then applies each action under the key's lock,
 // only if the record is still exactly as examined.
