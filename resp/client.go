@@ -201,5 +201,5 @@ func writeHelp(w *Writer, container string, lines ...string) {
 		w.Status(l)
 	}
 	w.Status("HELP")
-	w.Status("    Print this help.")
+	w.Status("    Prints this help.")
 }

@@ -32,9 +32,9 @@ type command struct {
 	// subs makes this a container command (CLIENT, CONFIG, ...): args[1]
 	// names the entry that runs, and this entry's handler is not used.
 	subs table
-	// noAuth is set from flags ("no_auth") when the table is built: the
-	// command runs before AUTH succeeds.
-	noAuth bool
+	// noAuth and write are set from flags when the table is built: the
+	// command runs before AUTH succeeds; the command may change keys.
+	noAuth, write bool
 }
 
 // Session is the per-connection state a command can read or change.

@@ -62,6 +62,9 @@ func (srv *Server) dispatch(ctx context.Context, s *Session, w *Writer, args [][
 	s.setLastCmd(c.name)
 	s.lastActive.Store(time.Now().UnixMilli())
 	s.commands.Add(1)
+	if c.write {
+		srv.keyspace.touch()
+	}
 	if srv.recoverPanics {
 		srv.runRecovering(ctx, c, s, w, args)
 		return

@@ -228,7 +228,7 @@ type limits struct {
 
 func (g *guardConn) limits() limits {
 	maxBulk := min(g.srv.protoMaxBulkLen(), 1<<61) // keeps cost sums far from overflow
-	maxCost := int64(maxQueryBuffer)
+	maxCost := g.srv.queryBufLimit
 	if maxBulk+maxInline+argOverhead > maxCost {
 		maxCost = maxBulk + maxInline + argOverhead
 	}

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ringstore/ringstore/coordinator"
@@ -369,7 +370,7 @@ func (srv *Server) infoCluster(_ context.Context, b []byte) []byte {
 
 func (srv *Server) infoKeyspace(ctx context.Context, b []byte) []byte {
 	b = append(b, "# Keyspace\r\n"...)
-	for _, d := range srv.keyspace.get(ctx, srv.coord) {
+	for _, d := range srv.keyspaceCounts(ctx) {
 		b = append(b, "db"...)
 		b = strconv.AppendInt(b, int64(d.db), 10)
 		b = append(b, ":keys="...)
@@ -382,15 +383,20 @@ func (srv *Server) infoKeyspace(ctx context.Context, b []byte) []byte {
 }
 
 // keyspaceCache keeps INFO's key counts. Counting is a scan of every
-// database, so it runs within keyspaceBudget, and a count that took more
-// than keyspaceCheap is reused for keyspaceTTL (ioredis sends INFO on every
-// new connection). A database whose scan did not finish in the budget is
-// left out. Small stores are counted afresh every time.
+// database (the coordinator keeps no counters; over pebble an empty
+// database alone takes tens of milliseconds), so a count is reused until a
+// write command or a flush has run since, and then recounted at most once
+// per interval. The count runs in the background: INFO waits for it at most
+// keyspaceWait and otherwise shows the previous count. Small stores thus
+// get exact numbers, big ones numbers a little behind, and INFO (which
+// ioredis sends on every new connection) stays fast.
 type keyspaceCache struct {
-	mu    sync.Mutex
-	at    time.Time // guarded by mu: when dbs was counted; zero: not cached
-	dbs   []dbCount // guarded by mu
-	stale bool      // guarded by mu: a flush happened since
+	dirty    atomic.Bool   // a write command ran since the last count began
+	interval time.Duration // least time between two counts; default keyspaceInterval
+	mu       sync.Mutex
+	at       time.Time     // guarded by mu: when dbs was counted; zero: never
+	dbs      []dbCount     // guarded by mu
+	running  chan struct{} // guarded by mu: closed when the running count ends; nil: none
 }
 
 type dbCount struct {
@@ -399,46 +405,77 @@ type dbCount struct {
 }
 
 const (
-	keyspaceTTL    = time.Second
-	keyspaceBudget = 250 * time.Millisecond
-	keyspaceCheap  = 10 * time.Millisecond
+	keyspaceInterval = time.Second
+	keyspaceWait     = 100 * time.Millisecond
+	keyspaceBudget   = 10 * time.Second
 )
 
-func (k *keyspaceCache) invalidate() {
-	k.mu.Lock()
-	k.stale = true
-	k.mu.Unlock()
+// touch records that the keyspace may have changed. It is called for every
+// write command, so it writes the shared flag only when it is not set.
+func (k *keyspaceCache) touch() {
+	if !k.dirty.Load() {
+		k.dirty.Store(true)
+	}
 }
 
-func (k *keyspaceCache) get(ctx context.Context, coord *coordinator.Coordinator) []dbCount {
+// keyspaceCounts returns the non-empty databases' key counts.
+func (srv *Server) keyspaceCounts(ctx context.Context) []dbCount {
+	k := &srv.keyspace
 	k.mu.Lock()
-	defer k.mu.Unlock()
-	if !k.stale && !k.at.IsZero() && time.Since(k.at) < keyspaceTTL {
+	if !k.at.IsZero() && (!k.dirty.Load() || time.Since(k.at) < k.interval) {
+		defer k.mu.Unlock()
 		return k.dbs
 	}
-	start := time.Now()
-	ctx, cancel := context.WithTimeout(ctx, keyspaceBudget)
+	done := k.running
+	if done == nil {
+		done = make(chan struct{})
+		k.running = done
+		k.dirty.Store(false) // writes during the count mark it dirty again
+		srv.bg.Add(1)
+		go srv.countKeyspace(done)
+	}
+	k.mu.Unlock()
+	t := time.NewTimer(keyspaceWait)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.dbs
+}
+
+// countKeyspace counts every database's keys and closes done.
+func (srv *Server) countKeyspace(done chan struct{}) {
+	defer srv.bg.Done()
+	ctx, cancel := context.WithTimeout(srv.base, keyspaceBudget)
 	defer cancel()
 	var out []dbCount
-	for db := 0; db < coord.Databases(); db++ {
+	var err error
+	for db := 0; db < srv.coord.Databases() && err == nil; db++ {
 		var d dbCount
-		_, err := coord.Scan(ctx, db, 0, int(^uint(0)>>1), func(_ []byte, v coordinator.Value) {
+		_, err = srv.coord.Scan(ctx, db, 0, int(^uint(0)>>1), func(_ []byte, v coordinator.Value) {
 			d.keys++
 			if v.ExpireAt != 0 {
 				d.expires++
 			}
 		})
-		if err != nil {
-			break
-		}
 		if d.keys > 0 {
 			d.db = db
 			out = append(out, d)
 		}
 	}
-	k.dbs, k.at, k.stale = out, time.Time{}, false
-	if time.Since(start) > keyspaceCheap {
-		k.at = time.Now()
+	k := &srv.keyspace
+	k.mu.Lock()
+	if err == nil {
+		k.dbs, k.at = out, time.Now()
+	} else {
+		k.dirty.Store(true) // try again next time
+		srv.log.Debug("INFO keyspace count incomplete", "err", err)
 	}
-	return out
+	k.running = nil
+	k.mu.Unlock()
+	close(done)
 }

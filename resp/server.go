@@ -94,6 +94,9 @@ type Server struct {
 	// outside tests; the fuzz test turns it off so that no input can rely
 	// on it.
 	recoverPanics bool
+	// queryBufLimit bounds one command's size in the guard: maxQueryBuffer,
+	// smaller in tests.
+	queryBufLimit int64
 
 	// Settings CONFIG SET can change, read on every use.
 	requirePass atomic.Pointer[string]
@@ -117,6 +120,7 @@ type Server struct {
 	conns     map[int64]*connState // guarded by mu: open connections by ID
 	serveDone chan struct{}        // closed when Serve's loop returned
 	wg        sync.WaitGroup       // open connections' goroutines
+	bg        sync.WaitGroup       // background work (the INFO keyspace count)
 }
 
 // connState is one client connection's state, kept as the redcon
@@ -151,6 +155,7 @@ func NewServer(cfg Config, coord *coordinator.Coordinator) (*Server, error) {
 		log:           cfg.Logger,
 		params:        cfg.Params,
 		recoverPanics: true,
+		queryBufLimit: maxQueryBuffer,
 		started:       time.Now(),
 		runID:         newRunID(),
 		conns:         map[int64]*connState{},
@@ -165,6 +170,7 @@ func NewServer(cfg Config, coord *coordinator.Coordinator) (*Server, error) {
 	}
 	srv.base, srv.cancel = context.WithCancel(context.Background())
 	srv.deadlines.init(srv.base, srv.started, cfg.CommandTimeout)
+	srv.keyspace.interval = keyspaceInterval
 	srv.cmds = srv.newTable()
 	return srv, nil
 }
@@ -232,6 +238,7 @@ func (srv *Server) Close() error {
 		<-srv.serveDone
 	}
 	srv.wg.Wait()
+	srv.bg.Wait()
 	return err
 }
 

@@ -65,7 +65,7 @@ func (srv *Server) cmdFlushAll(ctx context.Context, _ *Session, w *Writer, args 
 		srv.writeError(w, err)
 		return
 	}
-	srv.keyspace.invalidate()
+	srv.keyspace.touch()
 	w.Status("OK")
 }
 
@@ -78,6 +78,6 @@ func (srv *Server) cmdFlushDB(ctx context.Context, s *Session, w *Writer, args [
 		srv.writeError(w, err)
 		return
 	}
-	srv.keyspace.invalidate()
+	srv.keyspace.touch()
 	w.Status("OK")
 }

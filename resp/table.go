@@ -23,6 +23,7 @@ func (t table) add(cmds ...*command) {
 			panic("resp: command name too long: " + c.name)
 		}
 		c.noAuth = slices.Contains(c.flags, "no_auth")
+		c.write = slices.Contains(c.flags, "write")
 		t[key] = c
 	}
 }
