@@ -1,0 +1,224 @@
+// Package node assembles one ringstore node from its parts: the pebble
+// engine, the coordinator and the RESP server (and, as the ring grows, the
+// membership and peer transport). It owns their start-up order and their
+// shutdown, so that cmd/ringstore and in-process cluster tests start nodes
+// the same way. It holds no request logic of its own and must never be
+// imported by the packages it wires.
+package node
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"strconv"
+	"sync"
+
+	"github.com/ringstore/ringstore/cluster"
+	"github.com/ringstore/ringstore/coordinator"
+	"github.com/ringstore/ringstore/engine"
+	"github.com/ringstore/ringstore/resp"
+)
+
+var logLevels = map[string]slog.Level{
+	"debug":   slog.LevelDebug,
+	"verbose": slog.LevelDebug,
+	"notice":  slog.LevelInfo,
+	"warning": slog.LevelWarn,
+}
+
+// Node is a running ringstore node.
+type Node struct {
+	cfg     Config
+	log     *slog.Logger
+	logFile io.Closer
+	id      string
+	store   *engine.Store
+	coord   *coordinator.Coordinator
+	srv     *resp.Server
+	ln      net.Listener
+
+	peerLn    net.Listener
+	members   *cluster.Membership
+	transport *cluster.Transport
+	peerSrv   *cluster.PeerServer
+	topo      *topologyView
+
+	serveErr chan error
+	once     sync.Once
+	closeErr error
+}
+
+// Start validates cfg, opens the data directory and begins serving clients.
+// On error everything it opened is closed again.
+func Start(cfg Config, stderr io.Writer) (n *Node, err error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	n = &Node{cfg: cfg, serveErr: make(chan error, 1)}
+	defer func() {
+		if err != nil {
+			n.Close()
+		}
+	}()
+	out := stderr
+	if cfg.LogFile != "" {
+		f, err := os.OpenFile(cfg.LogFile, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+		if err != nil {
+			return nil, fmt.Errorf("logfile: %w", err)
+		}
+		n.logFile, out = f, f
+	}
+	n.log = slog.New(slog.NewTextHandler(out, &slog.HandlerOptions{Level: logLevels[cfg.LogLevel]}))
+
+	ecfg := engine.DefaultConfig()
+	ecfg.Dir = cfg.DataDir
+	ecfg.Fsync = cfg.Fsync
+	ecfg.Databases = cfg.Databases
+	ecfg.Logger = n.log.With("component", "engine")
+	if n.store, err = engine.Open(ecfg); err != nil {
+		return nil, fmt.Errorf("open data dir %s: %w", cfg.DataDir, err)
+	}
+	if n.id, err = nodeID(n.store); err != nil {
+		return nil, err
+	}
+	n.log = n.log.With("node", n.id[:8])
+
+	// The RESP listener comes first so that the address announced in
+	// gossip is the real one even when the port is chosen by the system.
+	if n.ln, err = net.Listen("tcp", net.JoinHostPort(cfg.Bind, strconv.Itoa(cfg.Port))); err != nil {
+		return nil, fmt.Errorf("listen: %w", err)
+	}
+	announcePort := cfg.AnnouncePort
+	if announcePort == 0 {
+		announcePort = n.ln.Addr().(*net.TCPAddr).Port
+	}
+	if err := n.startRing(net.JoinHostPort(cfg.announceHost(), strconv.Itoa(announcePort))); err != nil {
+		return nil, err
+	}
+	n.topo = &topologyView{m: n.members}
+
+	ccfg := coordinator.DefaultConfig()
+	ccfg.NodeID = n.id
+	ccfg.Databases = cfg.Databases
+	ccfg.Logger = n.log.With("component", "coordinator")
+	ccfg.N, ccfg.R, ccfg.W = cfg.N, cfg.R, cfg.W
+	ccfg.Transport = n.transport
+	ccfg.Topology = n.topo.Topology
+	ccfg.Reachability = n.members
+	if n.coord, err = coordinator.New(ccfg, n.store); err != nil {
+		return nil, err
+	}
+
+	rcfg := resp.DefaultConfig()
+	rcfg.RequirePass = cfg.RequirePass
+	rcfg.ProtoMaxBulkLen = cfg.ProtoMaxBulkLen
+	rcfg.MaxClients = cfg.MaxClients
+	rcfg.IdleTimeout = cfg.Timeout
+	rcfg.Logger = n.log.With("component", "resp")
+	rcfg.Params = n.configParams()
+	if n.srv, err = resp.NewServer(rcfg, n.coord); err != nil {
+		return nil, err
+	}
+	pcfg := cluster.DefaultPeerServerConfig()
+	pcfg.NodeID = n.id
+	pcfg.Secret = []byte(cfg.ClusterSecret)
+	pcfg.Logger = n.log.With("component", "peer")
+	if n.peerSrv, err = cluster.NewPeerServer(pcfg, peerHandler{n.coord, n.srv}); err != nil {
+		return nil, err
+	}
+	go n.peerSrv.Serve(n.peerLn)
+	go func() { n.serveErr <- n.srv.Serve(n.ln) }()
+	n.log.Info("ready to accept connections", "addr", n.ln.Addr().String(), "dir", cfg.DataDir, "fsync", cfg.Fsync.String())
+	return n, nil
+}
+
+// Addr is the address clients connect to.
+func (n *Node) Addr() string { return n.ln.Addr().String() }
+
+// ID is the node's durable identity.
+func (n *Node) ID() string { return n.id }
+
+// Done receives the error that stopped the RESP server (nil after Close).
+func (n *Node) Done() <-chan error { return n.serveErr }
+
+// Close stops serving, closes every client connection, then flushes and
+// closes the store. It is idempotent.
+func (n *Node) Close() error {
+	n.once.Do(func() {
+		var errs []error
+		if n.srv != nil {
+			errs = append(errs, n.srv.Close())
+		} else if n.ln != nil {
+			errs = append(errs, n.ln.Close())
+		}
+		// Stop taking peer calls, let in-flight replica calls and read
+		// repairs finish, then leave gossip (as down, not gone: a stopped
+		// node keeps its place in the ring) before the store closes.
+		if n.peerSrv != nil {
+			errs = append(errs, n.peerSrv.Close())
+		} else if n.peerLn != nil {
+			errs = append(errs, n.peerLn.Close())
+		}
+		if n.coord != nil {
+			n.coord.Close()
+		}
+		if n.transport != nil {
+			errs = append(errs, n.transport.Close())
+		}
+		if n.members != nil {
+			errs = append(errs, n.members.Close())
+		}
+		if n.store != nil {
+			errs = append(errs, n.store.Close())
+		}
+		if n.log != nil {
+			n.log.Info("shut down")
+		}
+		if n.logFile != nil {
+			errs = append(errs, n.logFile.Close())
+		}
+		n.closeErr = errors.Join(errs...)
+	})
+	return n.closeErr
+}
+
+// peerHandler serves peer calls: replica reads and writes from the
+// coordinator, forwarded commands from the RESP layer.
+type peerHandler struct {
+	*coordinator.Coordinator
+	srv *resp.Server
+}
+
+func (h peerHandler) ServeForward(ctx context.Context, db int, args [][]byte) ([]byte, error) {
+	return h.srv.ExecuteForwarded(ctx, db, args), nil
+}
+
+// nodeID returns the node's identity, generating and storing it on first start.
+func nodeID(st *engine.Store) (string, error) {
+	if id, ok, err := st.GetMeta("node-id"); err != nil {
+		return "", fmt.Errorf("read node id: %w", err)
+	} else if ok {
+		return string(id), nil
+	}
+	var b [20]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", err
+	}
+	id := hex.EncodeToString(b[:])
+	if err := st.PutMeta("node-id", []byte(id)); err != nil {
+		return "", fmt.Errorf("store node id: %w", err)
+	}
+	return id, nil
+}
+
+// configParams publishes the node's settings to CONFIG GET. Settings that
+// need a restart are read-only.
+func (n *Node) configParams() *resp.Params {
+	return nil
+}

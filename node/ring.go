@@ -1,0 +1,110 @@
+package node
+
+import (
+	"fmt"
+	"net"
+	"strconv"
+	"sync/atomic"
+
+	"github.com/ringstore/ringstore/cluster"
+	"github.com/ringstore/ringstore/coordinator"
+)
+
+// ports returns the peer and gossip ports cfg asks for: explicit ones, the
+// Redis-style offsets from the RESP port, or 0 (a free port) when the RESP
+// port itself is chosen by the system.
+func (c Config) ports() (peer, gossip int) {
+	peer, gossip = c.PeerPort, c.GossipPort
+	if c.Port != 0 {
+		if peer == 0 {
+			peer = c.Port + 10000
+		}
+		if gossip == 0 {
+			gossip = c.Port + 20000
+		}
+	}
+	return peer, gossip
+}
+
+// announce returns the host clients and peers use to reach this node.
+func (c Config) announceHost() string {
+	if c.AnnounceIP != "" {
+		return c.AnnounceIP
+	}
+	if ip := net.ParseIP(c.Bind); ip != nil && ip.IsUnspecified() {
+		return "127.0.0.1"
+	}
+	return c.Bind
+}
+
+// topologyView adapts membership snapshots to the coordinator's Topology,
+// converting each snapshot once.
+type topologyView struct {
+	m    *cluster.Membership
+	last atomic.Pointer[convertedTopology]
+}
+
+type convertedTopology struct {
+	snap *cluster.Snapshot
+	topo *coordinator.Topology
+}
+
+func (v *topologyView) Topology() *coordinator.Topology {
+	s := v.m.Snapshot()
+	if c := v.last.Load(); c != nil && c.snap == s {
+		return c.topo
+	}
+	t := &coordinator.Topology{Table: s.Table, Down: map[string]bool{}}
+	for _, id := range s.Table.Members() {
+		if !s.Up(id) {
+			t.Down[id] = true
+		}
+	}
+	v.last.Store(&convertedTopology{snap: s, topo: t})
+	return t
+}
+
+// startRing opens the peer port, joins gossip and builds the transport. It
+// fills n.peerLn, n.members and n.transport.
+func (n *Node) startRing(respAddr string) error {
+	cfg := n.cfg
+	peerPort, gossipPort := cfg.ports()
+	var err error
+	if n.peerLn, err = net.Listen("tcp", net.JoinHostPort(cfg.Bind, strconv.Itoa(peerPort))); err != nil {
+		return fmt.Errorf("peer-port: %w", err)
+	}
+	host := cfg.announceHost()
+	peerAddr := net.JoinHostPort(host, strconv.Itoa(n.peerLn.Addr().(*net.TCPAddr).Port))
+
+	mcfg := cluster.DefaultMembershipConfig()
+	if cfg.GossipProfile == "local" {
+		mcfg = cluster.DefaultLocalMembershipConfig()
+	}
+	mcfg.NodeID = n.id
+	mcfg.BindAddr = cfg.Bind
+	mcfg.GossipPort = gossipPort
+	if host != cfg.Bind {
+		mcfg.AdvertiseAddr = host
+	}
+	mcfg.RESPAddr = respAddr
+	mcfg.PeerAddr = peerAddr
+	mcfg.Secret = []byte(cfg.ClusterSecret)
+	mcfg.Join = cfg.Join
+	mcfg.Meta = n.store
+	mcfg.Logger = n.log.With("component", "membership")
+	if n.members, err = cluster.StartMembership(mcfg); err != nil {
+		return fmt.Errorf("gossip: %w", err)
+	}
+
+	tcfg := cluster.DefaultTransportConfig()
+	tcfg.NodeID = n.id
+	tcfg.Secret = []byte(cfg.ClusterSecret)
+	tcfg.Resolve = n.members.Resolve
+	tcfg.Logger = n.log.With("component", "transport")
+	tcfg.OnUnreachable = n.members.ReportUnreachable
+	tcfg.OnReachable = n.members.ReportReachable
+	if n.transport, err = cluster.NewTransport(tcfg); err != nil {
+		return err
+	}
+	return nil
+}
