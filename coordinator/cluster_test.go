@@ -25,6 +25,16 @@ type testCluster struct {
 	nodes  []*coordinator.Coordinator
 	stores []*coordtest.MemStore
 	topo   atomic.Pointer[coordinator.Topology]
+	table  *ring.Table
+}
+
+// setDown publishes a topology in which the given nodes are down.
+func (tc *testCluster) setDown(ids ...string) {
+	t := &coordinator.Topology{Table: tc.table, Down: map[string]bool{}}
+	for _, id := range ids {
+		t.Down[id] = true
+	}
+	tc.topo.Store(t)
 }
 
 type peer struct{ *coordinator.Coordinator }
@@ -42,7 +52,8 @@ func newTestCluster(t *testing.T, n int, seed uint64) *testCluster {
 		tc.ids = append(tc.ids, id)
 		log = append(log, ring.Event{Kind: ring.EventJoin, Node: id, Stamp: uint64(i + 1)})
 	}
-	tc.topo.Store(&coordinator.Topology{Table: ring.Build(log)})
+	tc.table = ring.Build(log)
+	tc.setDown()
 	for _, id := range tc.ids {
 		st := coordtest.NewMemStore(ring.Slot)
 		cfg := coordinator.DefaultConfig()
@@ -50,6 +61,8 @@ func newTestCluster(t *testing.T, n int, seed uint64) *testCluster {
 		cfg.Transport = tc.net.Transport(id)
 		cfg.Topology = tc.topo.Load
 		cfg.CallTimeout = 200 * time.Millisecond
+		cfg.Hints = st
+		cfg.HandoffInterval = 5 * time.Millisecond
 		c, err := coordinator.New(cfg, st)
 		if err != nil {
 			t.Fatal(err)
@@ -69,8 +82,42 @@ func newTestCluster(t *testing.T, n int, seed uint64) *testCluster {
 // settle waits for background replica calls and repairs.
 func (tc *testCluster) settle() {
 	for _, c := range tc.nodes {
-		c.Close()
+		c.Quiesce()
 	}
+}
+
+// pendingHints sums the hints held on every node.
+func (tc *testCluster) pendingHints() int {
+	n := 0
+	for _, st := range tc.stores {
+		m, _ := st.HintCounts()
+		for _, c := range m {
+			n += c
+		}
+	}
+	return n
+}
+
+// waitFor polls cond until it holds or the deadline passes.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// visibleOn returns what store i holds visibly for key ("" when nothing).
+func (tc *testCluster) visibleOn(i int, key string) string {
+	s, _ := tc.stores[i].Get(0, []byte(key))
+	v, ok := s.Visible(time.Now().UnixMilli())
+	if !ok {
+		return ""
+	}
+	return string(v.Value)
 }
 
 func str(s string) coordinator.Value {

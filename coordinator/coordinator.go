@@ -50,6 +50,14 @@ type Config struct {
 	// Topology returns the current ring snapshot. nil means a one-node ring
 	// of this node alone.
 	Topology func() *Topology
+	// Hints keeps writes for replicas that could not take them. nil: none
+	// are kept (a one-node ring needs none).
+	Hints HintStore
+	// HandoffInterval and HandoffBatch throttle hinted handoff: at most
+	// HandoffBatch hints per target every HandoffInterval. Defaults 200ms
+	// and 500.
+	HandoffInterval time.Duration
+	HandoffBatch    int
 	// Reachability receives the coordinator's own evidence about peers
 	// (failed or successful calls). May be nil.
 	Reachability Reachability
@@ -64,7 +72,8 @@ type Reachability interface {
 
 // DefaultConfig returns a Config with every default filled except NodeID.
 func DefaultConfig() Config {
-	return Config{Databases: 16, Now: time.Now, Logger: slog.New(slog.DiscardHandler), N: 3, R: 2, W: 2, CallTimeout: time.Second}
+	return Config{Databases: 16, Now: time.Now, Logger: slog.New(slog.DiscardHandler), N: 3, R: 2, W: 2, CallTimeout: time.Second,
+		HandoffInterval: 200 * time.Millisecond, HandoffBatch: 500}
 }
 
 // Validate reports every problem with c at once.
@@ -84,6 +93,9 @@ func (c Config) Validate() error {
 	}
 	if c.CallTimeout <= 0 {
 		errs = append(errs, errors.New("coordinator: CallTimeout must be positive"))
+	}
+	if c.Hints != nil && (c.HandoffInterval <= 0 || c.HandoffBatch < 1) {
+		errs = append(errs, errors.New("coordinator: HandoffInterval and HandoffBatch must be positive"))
 	}
 	if (c.Transport == nil) != (c.Topology == nil) {
 		errs = append(errs, errors.New("coordinator: Transport and Topology go together"))
@@ -105,6 +117,7 @@ type Coordinator struct {
 
 	stats    Stats
 	bg       sync.WaitGroup // background replica calls and read repairs
+	loops    sync.WaitGroup // long-running loops (hinted handoff)
 	closing  chan struct{}
 	closeOne sync.Once
 }
@@ -114,15 +127,25 @@ func New(cfg Config, store Store) (*Coordinator, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Coordinator{cfg: cfg, store: store, locks: newKeyLocks(), closing: make(chan struct{})}, nil
+	c := &Coordinator{cfg: cfg, store: store, locks: newKeyLocks(), closing: make(chan struct{})}
+	if cfg.Hints != nil && cfg.Transport != nil {
+		c.loops.Add(1)
+		go c.handoffLoop()
+	}
+	return c, nil
 }
 
-// Close waits for background replica calls and read repairs to finish
-// (each is bounded by CallTimeout).
+// Close stops hinted handoff and waits for background replica calls and
+// read repairs to finish (each is bounded by CallTimeout).
 func (c *Coordinator) Close() {
 	c.closeOne.Do(func() { close(c.closing) })
+	c.loops.Wait()
 	c.bg.Wait()
 }
+
+// Quiesce waits for the background replica calls and read repairs started
+// so far, leaving the coordinator running.
+func (c *Coordinator) Quiesce() { c.bg.Wait() }
 
 // NodeID returns this node's identity.
 func (c *Coordinator) NodeID() string { return c.cfg.NodeID }

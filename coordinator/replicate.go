@@ -45,6 +45,8 @@ type Stats struct {
 	Forwarded      atomic.Int64 // requests forwarded to another coordinator
 	ReplicaFailed  atomic.Int64 // replica calls that failed or timed out
 	QuorumFailures atomic.Int64 // requests that could not reach R or W
+	HintsStored    atomic.Int64 // hints kept for unreachable replicas
+	HintsHandedOff atomic.Int64 // hints delivered to their owner and deleted
 }
 
 // Stats returns the live counters.
@@ -82,8 +84,9 @@ func (c *Coordinator) N() int { return c.cfg.N }
 type plan struct {
 	targets []string
 	hint    []string
-	self    bool // this node is one of the targets
-	n       int  // replication factor for this ring size
+	orphans []string // preference-list nodes that are down with no healthy stand-in: the coordinator keeps their hints
+	self    bool     // this node is one of the targets
+	n       int      // replication factor for this ring size
 }
 
 // topology returns the current snapshot, or nil for a one-node ring.
@@ -126,6 +129,7 @@ func (c *Coordinator) planFor(topo *Topology, key []byte) plan {
 			missing = missing[1:]
 		}
 	}
+	p.orphans = missing
 	for _, node := range p.targets {
 		if node == c.cfg.NodeID {
 			p.self = true
@@ -322,8 +326,10 @@ func (c *Coordinator) quorumWrite(ctx context.Context, db int, key []byte, sib v
 		}()
 	}
 	if p.self {
-		_, err := c.store.Merge(db, key, sib)
-		acks <- reply{node: c.cfg.NodeID, err: err}
+		acks <- reply{node: c.cfg.NodeID, err: c.ServeWrite(ctx, db, key, sib, p.hintFor(c.cfg.NodeID))}
+	}
+	for _, owner := range p.orphans {
+		c.keepHint(owner, db, key, sib)
 	}
 	ok, failed := 0, 0
 	var last error
@@ -332,10 +338,7 @@ func (c *Coordinator) quorumWrite(ctx context.Context, db int, key []byte, sib v
 		if rp.err != nil {
 			failed++
 			last = rp.err
-			c.stats.ReplicaFailed.Add(1)
-			if rp.node != c.cfg.NodeID {
-				c.report(rp.node, rp.err)
-			}
+			c.replicaWriteFailed(p, rp, db, key, sib)
 			continue
 		}
 		ok++
@@ -347,8 +350,7 @@ func (c *Coordinator) quorumWrite(ctx context.Context, db int, key []byte, sib v
 		defer cancel()
 		for range pending {
 			if rp := <-acks; rp.err != nil {
-				c.stats.ReplicaFailed.Add(1)
-				c.report(rp.node, rp.err)
+				c.replicaWriteFailed(p, rp, db, key, sib)
 			}
 		}
 	}()
@@ -357,6 +359,35 @@ func (c *Coordinator) quorumWrite(ctx context.Context, db int, key []byte, sib v
 		return &QuorumError{Op: "write", Need: w, Got: ok, Last: last}
 	}
 	return nil
+}
+
+// hintFor returns the preference-list node that node stands in for in p,
+// or "" when node is a preference-list node itself.
+func (p *plan) hintFor(node string) string {
+	for i, t := range p.targets {
+		if t == node {
+			return p.hint[i]
+		}
+	}
+	return ""
+}
+
+// replicaWriteFailed records a replica that did not take a write: the write
+// is kept here as a hint for the node that should hold it, so it arrives when
+// that node is reachable again (it does not count toward W).
+func (c *Coordinator) replicaWriteFailed(p plan, rp reply, db int, key []byte, sib version.Siblings) {
+	c.stats.ReplicaFailed.Add(1)
+	if rp.node == c.cfg.NodeID {
+		return // our own store failed: nothing local can keep the hint
+	}
+	c.report(rp.node, rp.err)
+	owner := p.hintFor(rp.node)
+	if owner == "" {
+		owner = rp.node
+	}
+	if owner != c.cfg.NodeID {
+		c.keepHint(owner, db, key, sib)
+	}
 }
 
 // ServeRead answers a peer's read of the local copy.
@@ -372,6 +403,13 @@ func (c *Coordinator) ServeWrite(ctx context.Context, db int, key []byte, sib ve
 	if err := c.checkDB(db); err != nil {
 		return err
 	}
-	_, err := c.store.Merge(db, key, sib)
-	return err
+	if _, err := c.store.Merge(db, key, sib); err != nil {
+		return err
+	}
+	if hintFor != "" && hintFor != c.cfg.NodeID {
+		// A stand-in keeps the write as its own replica, so reads during
+		// the failure find it, and as a hint for the intended owner.
+		return c.putHint(hintFor, db, key, sib)
+	}
+	return nil
 }

@@ -111,6 +111,7 @@ func Start(cfg Config, stderr io.Writer) (n *Node, err error) {
 	ccfg.Transport = n.transport
 	ccfg.Topology = n.topo.Topology
 	ccfg.Reachability = n.members
+	ccfg.Hints = engineHints{n.store}
 	if n.coord, err = coordinator.New(ccfg, n.store); err != nil {
 		return nil, err
 	}

@@ -8,6 +8,8 @@ import (
 
 	"github.com/ringstore/ringstore/cluster"
 	"github.com/ringstore/ringstore/coordinator"
+	"github.com/ringstore/ringstore/engine"
+	"github.com/ringstore/ringstore/version"
 )
 
 // ports returns the peer and gossip ports cfg asks for: explicit ones, the
@@ -108,3 +110,25 @@ func (n *Node) startRing(respAddr string) error {
 	}
 	return nil
 }
+
+// engineHints adapts the engine's hint store to the coordinator's.
+type engineHints struct{ st *engine.Store }
+
+func (h engineHints) PutHint(target string, db int, key []byte, sib version.Siblings) error {
+	return h.st.PutHint(target, db, key, sib)
+}
+
+func (h engineHints) PendingHints(target string, limit int) ([]coordinator.Hint, error) {
+	hs, err := h.st.Hints(target, limit)
+	out := make([]coordinator.Hint, len(hs))
+	for i, x := range hs {
+		out[i] = coordinator.Hint{Target: x.Target, DB: x.DB, Key: x.Key, Siblings: x.Siblings, Seq: x.Seq}
+	}
+	return out, err
+}
+
+func (h engineHints) RemoveHint(x coordinator.Hint) error {
+	return h.st.DeleteHint(engine.Hint{Target: x.Target, DB: x.DB, Key: x.Key, Siblings: x.Siblings, Seq: x.Seq})
+}
+
+func (h engineHints) HintCounts() (map[string]int, error) { return h.st.HintCounts() }

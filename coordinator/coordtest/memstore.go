@@ -10,6 +10,7 @@ import (
 	"slices"
 	"sync"
 
+	"github.com/ringstore/ringstore/coordinator"
 	"github.com/ringstore/ringstore/version"
 )
 
@@ -24,6 +25,9 @@ type MemStore struct {
 	// FailGets and FailMerges make the next calls fail, for fault tests.
 	FailGets, FailMerges int
 	Merges               int // count of Merge calls
+
+	hints   []memHint // guarded by mu
+	hintSeq uint64    // guarded by mu
 }
 
 // NewMemStore returns an empty store.
@@ -119,4 +123,50 @@ func clone(s version.Siblings) version.Siblings {
 		out[i] = v
 	}
 	return out
+}
+
+// memHint is one stored hint.
+type memHint struct {
+	h coordinator.Hint
+}
+
+// PutHint implements coordinator.HintStore.
+func (m *MemStore) PutHint(target string, db int, key []byte, sib version.Siblings) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.hintSeq++
+	m.hints = append(m.hints, memHint{coordinator.Hint{Target: target, DB: db, Key: bytes.Clone(key), Siblings: clone(sib), Seq: m.hintSeq}})
+	return nil
+}
+
+// PendingHints implements coordinator.HintStore.
+func (m *MemStore) PendingHints(target string, limit int) ([]coordinator.Hint, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []coordinator.Hint
+	for _, h := range m.hints {
+		if h.h.Target == target && len(out) < limit {
+			out = append(out, h.h)
+		}
+	}
+	return out, nil
+}
+
+// RemoveHint implements coordinator.HintStore.
+func (m *MemStore) RemoveHint(h coordinator.Hint) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.hints = slices.DeleteFunc(m.hints, func(x memHint) bool { return x.h.Seq == h.Seq })
+	return nil
+}
+
+// HintCounts implements coordinator.HintStore.
+func (m *MemStore) HintCounts() (map[string]int, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := map[string]int{}
+	for _, h := range m.hints {
+		out[h.h.Target]++
+	}
+	return out, nil
 }
