@@ -10,7 +10,8 @@ import (
 // numSlots mirrors ring.NumSlots; the coordinator walks keys slot by slot.
 const numSlots = 16384
 
-// Scan visits the visible keys of db in the slots this node lists keys for,
+// Scan visits the visible keys of db in the slots this node lists keys for
+// (those it is master of: see Topology.Master),
 // starting at cursor, and returns the cursor to continue from (0 when the
 // walk is complete). A cursor is a slot number: every call finishes the slots
 // it starts, so a key present for the whole walk is visited exactly once and
@@ -25,9 +26,13 @@ func (c *Coordinator) Scan(ctx context.Context, db int, cursor uint64, count int
 	}
 	now := c.NowMillis()
 	seen := 0
+	topo := c.topology()
 	for slot := uint16(cursor); int(slot) < numSlots; slot++ {
 		if err := ctxErr(ctx); err != nil {
 			return 0, err
+		}
+		if !c.lists(topo, slot) {
+			continue
 		}
 		err := c.store.ScanSlot(db, slot, nil, func(key []byte, sib version.Siblings) bool {
 			if v, ok := visible(sib, now); ok {
@@ -61,12 +66,17 @@ func (c *Coordinator) RandomKey(ctx context.Context, db int) ([]byte, bool, erro
 	}
 	now := c.NowMillis()
 	start := rand.IntN(numSlots)
+	topo := c.topology()
 	for i := 0; i < numSlots; i++ {
 		if err := ctxErr(ctx); err != nil {
 			return nil, false, err
 		}
+		slot := uint16((start + i) % numSlots)
+		if !c.lists(topo, slot) {
+			continue
+		}
 		var keys [][]byte
-		err := c.store.ScanSlot(db, uint16((start+i)%numSlots), nil, func(key []byte, sib version.Siblings) bool {
+		err := c.store.ScanSlot(db, slot, nil, func(key []byte, sib version.Siblings) bool {
 			if _, ok := visible(sib, now); ok {
 				keys = append(keys, key)
 			}

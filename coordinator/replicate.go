@@ -160,6 +160,33 @@ func (c *Coordinator) Route(key []byte, rmw bool) (string, bool) {
 	return p.targets[0], false
 }
 
+// Master returns the node that lists slot's keys and that cluster clients
+// see as its master: the first healthy node of its preference list, or, when
+// all of them are down, the first healthy stand-in. "" when nothing is up.
+func (t *Topology) Master(slot uint16, self string) string {
+	if t == nil || t.Table == nil || t.Table.Len() == 0 {
+		return self
+	}
+	var buf [16]string
+	for _, node := range t.Table.Walk(buf[:0], slot) {
+		if node == self || t.Up(node) {
+			return node
+		}
+	}
+	return ""
+}
+
+// lists reports whether this node lists slot's keys (KEYS, SCAN, DBSIZE):
+// it does for the slots it is master of, so that a cluster client that
+// scans every master sees each key once.
+func (c *Coordinator) lists(topo *Topology, slot uint16) bool {
+	return topo == nil || topo.Master(slot, c.cfg.NodeID) == c.cfg.NodeID
+}
+
+// Topology returns the ring snapshot requests are routed by, or nil for a
+// one-node ring without membership.
+func (c *Coordinator) Topology() *Topology { return c.topology() }
+
 // Forward runs a client command on node and returns its raw reply.
 func (c *Coordinator) Forward(ctx context.Context, node string, db int, args [][]byte) ([]byte, error) {
 	c.stats.Forwarded.Add(1)
