@@ -3,8 +3,10 @@ package resp
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 
+	"github.com/ringstore/ringstore/coordinator"
 	"github.com/ringstore/ringstore/version"
 )
 
@@ -23,10 +25,18 @@ const (
 
 // writeError turns an error from the coordinator (or a handler) into Redis
 // error text. The prefix is chosen on purpose (DESIGN.md "Commands"):
-// clients retry TRYAGAIN, so a timeout or a shutdown uses it; a malformed
-// context or a bad database index is final (ERR).
+// clients retry TRYAGAIN and NOREPLICAS, so a missed quorum, an unreachable
+// coordinator, a timeout or a shutdown use them; a malformed context or a
+// bad database index is final (ERR).
 func (srv *Server) writeError(w *Writer, err error) {
+	var qe *coordinator.QuorumError
 	switch {
+	case errors.As(err, &qe) && qe.Op == "write":
+		w.Error(fmt.Sprintf("NOREPLICAS Not enough good replicas to write: %d of %d acknowledged (the write may still have been stored)", qe.Got, qe.Need))
+	case errors.As(err, &qe):
+		w.Error(fmt.Sprintf("TRYAGAIN Not enough replicas answered the read: %d of %d", qe.Got, qe.Need))
+	case errors.Is(err, coordinator.ErrUnreachable):
+		w.Error("TRYAGAIN the node that coordinates this key is unreachable")
 	case errors.Is(err, context.DeadlineExceeded):
 		w.Error(errTimeout)
 	case errors.Is(err, context.Canceled):

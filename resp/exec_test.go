@@ -753,6 +753,9 @@ func TestWriteErrorMapping(t *testing.T) {
 		{fmt.Errorf("x: %w", version.ErrBadContext), "-ERR invalid context\r\n"},
 		{errors.New("coordinator: db 99 out of range"), "-ERR DB index is out of range\r\n"},
 		{errors.New("disk on fire\r\nreally"), "-ERR disk on fire  really\r\n"},
+		{&coordinator.QuorumError{Op: "write", Need: 2, Got: 1, Last: context.DeadlineExceeded}, "-NOREPLICAS Not enough good replicas to write: 1 of 2 acknowledged (the write may still have been stored)\r\n"},
+		{fmt.Errorf("get: %w", &coordinator.QuorumError{Op: "read", Need: 2, Got: 0}), "-TRYAGAIN Not enough replicas answered the read: 0 of 2\r\n"},
+		{fmt.Errorf("forward: %w", coordinator.ErrUnreachable), "-TRYAGAIN the node that coordinates this key is unreachable\r\n"},
 	} {
 		var w Writer
 		srv.writeError(&w, c.err)

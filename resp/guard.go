@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"strconv"
 	"time"
 )
 
@@ -20,7 +21,7 @@ import (
 //   - a multibulk length over INT_MAX (what Redis 7.0 allows): "-ERR Protocol error: invalid multibulk length"
 //   - before AUTH, more than 10 arguments or a bulk over 16384 bytes:
 //     "... unauthenticated multibulk length" / "... unauthenticated bulk length"
-//   - an inline line, or a "*n"/"$n" line, longer than 64 KiB:
+//   - an inline line, or a "*n"/"$n" line, longer than 80 KiB (see maxInline):
 //     "... too big inline request" / "too big mbulk count string" / "too big bulk count string"
 //   - anything but '$' where a bulk must start: "... expected '$', got 'x'"
 //   - one command (bytes plus 64 per argument) over the query buffer
@@ -41,9 +42,11 @@ import (
 // quadratic time.
 
 const (
-	// maxInline is PROTO_INLINE_MAX_SIZE: the longest inline command, or
-	// "*n"/"$n" line, Redis buffers before giving up.
-	maxInline = 64 * 1024
+	// maxInline is how long an inline command, or a "*n"/"$n" line, may
+	// grow without its end. Redis's limit is PROTO_INLINE_MAX_SIZE (64 KiB),
+	// checked after each 16 KiB read, so a line a client sends at once is
+	// refused once 80 KiB of it arrived: that is the limit applied here.
+	maxInline = 80 * 1024
 	// maxMultibulk is the largest argument count Redis 7.0 accepts.
 	maxMultibulk = 1<<31 - 1
 	// maxUnauthMultibulk and maxUnauthBulk are Redis's limits before AUTH.
@@ -105,6 +108,11 @@ type frameScanner struct {
 	data     int64              // bytes left in the current bulk's data
 	cost     int64              // the current command's bytes + argOverhead per argument
 	doomMsg  string             // stDoomed: the error once the line is too big
+	inl      []byte             // the inline line collected so far
+	// An inline command is put back as a RESP command, which is trusted:
+	// Redis applies no argument limits to inline commands.
+	trustNext, trusted bool
+	overflow           []byte // converted bytes that did not fit in p, for Read to read next
 }
 
 // guardConn is a client connection seen through the guard. Read and Write
@@ -154,6 +162,9 @@ func (g *guardConn) Read(p []byte) (int, error) {
 			// line through unheld.
 			g.sc = frameScanner{}
 			out, end, _, _, _ = g.sc.scan(p, 0, end, g.limits(), false)
+			if out == 0 {
+				return 0, g.refuse("Protocol error: invalid multibulk length")
+			}
 			return out, nil
 		}
 		var err error
@@ -176,6 +187,10 @@ func (g *guardConn) Read(p []byte) (int, error) {
 		var held int
 		var v *violation
 		out, end, held, ended, v = g.sc.scan(p, out, end, g.limits(), true)
+		if len(g.sc.overflow) > 0 {
+			g.carry = append(g.sc.overflow, g.carry...)
+			g.sc.overflow = nil
+		}
 		switch {
 		case v != nil && v.start > 0 && v.final:
 			g.pending = v.msg
@@ -293,30 +308,61 @@ func (sc *frameScanner) scan(p []byte, from, end int, lim limits, hold bool) (ou
 		case stStart:
 			start = i
 			sc.cost = 0
+			sc.trusted, sc.trustNext = sc.trustNext, false
 			if c != '*' {
 				sc.state, sc.lineLen = stInline, 0
 				continue // the byte belongs to the line
 			}
 			sc.state, sc.lineLen = stMbLine, 1
 		case stInline:
+			// The line is collected (its bytes leave p) and, once whole, split
+			// as Redis's sdssplitargs does and put back as the RESP command
+			// it means: redcon's own inline parsing differs from Redis's.
 			j := i
 			for j < end && p[j] != '\n' && p[j] != 0 {
 				j++
 			}
-			sc.lineLen += j - i
-			if sc.lineLen > maxInline {
-				return 0, end, -1, ended, &violation{start: start, msg: msgTooBigInline}
+			sc.inl = append(sc.inl, p[i:j]...)
+			if len(sc.inl) > maxInline {
+				return 0, end, -1, ended, &violation{start: start, msg: msgTooBigInline, final: true}
 			}
-			i = j
-			if i == end {
+			if j == end {
+				end = i
 				continue
 			}
-			if p[i] == 0 {
-				sc.state, sc.doomMsg = stDoomed, msgTooBigInline
+			if p[j] == 0 {
+				copy(p[i:], p[j:end])
+				end -= j - i
+				sc.state, sc.doomMsg, sc.lineLen = stDoomed, msgTooBigInline, len(sc.inl)
 				continue
+			}
+			line := sc.inl
+			if n := len(line); n > 0 && line[n-1] == '\r' {
+				line = line[:n-1]
+			}
+			args, ok := splitInline(line)
+			if !ok {
+				return 0, end, -1, ended, &violation{start: start, msg: "Protocol error: unbalanced quotes in request", final: true}
+			}
+			if cap(sc.inl) > 4096 {
+				sc.inl = nil
+			} else {
+				sc.inl = sc.inl[:0]
 			}
 			sc.state = stStart
-			ended = true
+			var enc []byte
+			if len(args) > 0 {
+				enc = appendCommand(nil, args)
+				sc.trustNext = true
+			}
+			// Replace the line's end with enc; what does not fit in p
+			// goes back in front of the bytes still to read.
+			tail := append(enc, p[j+1:end]...)
+			n := copy(p[i:], tail)
+			end = i + n
+			sc.overflow = append(tail[n:], sc.overflow...) // before what an earlier line pushed out
+
+			continue
 		case stDoomed:
 			// Redis looks for the line's end with strchr, which stops at
 			// the NUL: it waits for more until the line is too big. The
@@ -349,7 +395,7 @@ func (sc *frameScanner) scan(p []byte, from, end int, lim limits, hold bool) (ou
 			switch {
 			case !ok || n > maxMultibulk:
 				return 0, end, -1, ended, &violation{start: start, msg: "Protocol error: invalid multibulk length"}
-			case n > maxUnauthMultibulk && !lim.authed:
+			case n > maxUnauthMultibulk && !lim.authed && !sc.trusted:
 				return 0, end, -1, ended, &violation{start: start, msg: "Protocol error: unauthenticated multibulk length"}
 			case n <= 0 && start >= 0:
 				// Redis ignores an empty command: cut it out of the stream.
@@ -396,11 +442,11 @@ func (sc *frameScanner) scan(p []byte, from, end int, lim limits, hold bool) (ou
 			switch {
 			case !ok || n < 0 || n > lim.maxBulk:
 				return 0, end, -1, ended, &violation{start: start, msg: "Protocol error: invalid bulk length"}
-			case n > maxUnauthBulk && !lim.authed:
+			case n > maxUnauthBulk && !lim.authed && !sc.trusted:
 				return 0, end, -1, ended, &violation{start: start, msg: "Protocol error: unauthenticated bulk length"}
 			}
 			sc.cost += int64(sc.lineLen) + 2 + n + 2 + argOverhead
-			if sc.cost > lim.maxCost {
+			if sc.cost > lim.maxCost && !sc.trusted {
 				return 0, end, -1, ended, &violation{start: start, msg: ""}
 			}
 			sc.data = n
@@ -437,7 +483,7 @@ func (sc *frameScanner) scan(p []byte, from, end int, lim limits, hold bool) (ou
 	// Everything scanned may go out, except an incomplete "*n" line that
 	// may still be valid: it waits, so that an empty command can be cut out
 	// and the line's limits are checked after the commands before it ran.
-	if hold && (sc.state == stMbLine || sc.state == stMbLF) && sc.lineLen <= maxCountLine && start >= 0 {
+	if hold && !sc.trusted && (sc.state == stMbLine || sc.state == stMbLF) && sc.lineLen <= maxCountLine && start >= 0 {
 		return start, end, start, ended, nil
 	}
 	return end, end, -1, ended, nil
@@ -501,4 +547,123 @@ func parseRedisInt(b []byte) (int64, bool) {
 		return 0, false
 	}
 	return int64(v), true
+}
+
+// splitInline splits an inline command line as Redis's sdssplitargs does:
+// arguments separated by blanks (space, \t, \n, \v, \f, \r); "double
+// quotes" with \xHH, \n, \r, \t, \b, \a and \<c> escapes; 'single quotes'
+// with \' only; a closing quote must be followed by a blank or the end. ok is
+// false for unbalanced quotes.
+func splitInline(line []byte) (args [][]byte, ok bool) {
+	isSpace := func(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r' }
+	at := func(i int) byte { // the C string's byte at i: 0 past the end
+		if i < len(line) {
+			return line[i]
+		}
+		return 0
+	}
+	i := 0
+	for {
+		for i < len(line) && isSpace(line[i]) {
+			i++
+		}
+		if i == len(line) {
+			return args, true
+		}
+		cur := []byte{}
+		inq, insq := false, false
+		for done := false; !done; {
+			c := at(i)
+			switch {
+			case inq:
+				switch {
+				case c == '\\' && at(i+1) == 'x' && hexDigit(at(i+2)) >= 0 && hexDigit(at(i+3)) >= 0:
+					cur = append(cur, byte(hexDigit(at(i+2))*16+hexDigit(at(i+3))))
+					i += 3
+				case c == '\\' && at(i+1) != 0:
+					i++
+					e := at(i)
+					switch e {
+					case 'n':
+						e = '\n'
+					case 'r':
+						e = '\r'
+					case 't':
+						e = '\t'
+					case 'b':
+						e = '\b'
+					case 'a':
+						e = '\a'
+					}
+					cur = append(cur, e)
+				case c == '"':
+					if n := at(i + 1); n != 0 && !isSpace(n) {
+						return nil, false
+					}
+					done = true
+				case c == 0:
+					return nil, false
+				default:
+					cur = append(cur, c)
+				}
+			case insq:
+				switch {
+				case c == '\\' && at(i+1) == '\'':
+					i++
+					cur = append(cur, '\'')
+				case c == '\'':
+					if n := at(i + 1); n != 0 && !isSpace(n) {
+						return nil, false
+					}
+					done = true
+				case c == 0:
+					return nil, false
+				default:
+					cur = append(cur, c)
+				}
+			default:
+				switch c {
+				case ' ', '\n', '\r', '\t', 0:
+					done = true
+				case '"':
+					inq = true
+				case '\'':
+					insq = true
+				default:
+					cur = append(cur, c)
+				}
+			}
+			if i < len(line) {
+				i++
+			}
+		}
+		args = append(args, cur)
+	}
+}
+
+func hexDigit(c byte) int {
+	switch {
+	case '0' <= c && c <= '9':
+		return int(c - '0')
+	case 'a' <= c && c <= 'f':
+		return int(c-'a') + 10
+	case 'A' <= c && c <= 'F':
+		return int(c-'A') + 10
+	}
+	return -1
+}
+
+// appendCommand appends args as a RESP multibulk command.
+func appendCommand(b []byte, args [][]byte) []byte {
+	b = append(b, '*')
+	b = strconv.AppendInt(b, int64(len(args)), 10)
+	b = append(b, '\r', '\n')
+	for _, a := range args {
+		b = append(b, '$')
+		b = strconv.AppendInt(b, int64(len(a)), 10)
+		b = append(b, '\r', '\n')
+		b = append(b, a...)
+		b = append(b, '\r', '\n')
+	}
+	return b
 }

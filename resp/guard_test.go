@@ -84,10 +84,14 @@ func TestGuardPassesValidStreams(t *testing.T) {
 	cases := []struct{ in, want string }{
 		{"*1\r\n$4\r\nPING\r\n", ""},
 		{"*2\r\n$3\r\nGET\r\n$1\r\na\r\n*3\r\n$3\r\nSET\r\n$1\r\na\r\n$0\r\n\r\n", ""},
-		{"PING\r\nPING\nECHO \"a b\"\r\n\r\n\n", ""},
+		// Inline commands are split as Redis splits them and passed on as
+		// RESP; empty lines vanish.
+		{"PING\r\nPING\nECHO \"a b\"\r\n\r\n\n", "*1\r\n$4\r\nPING\r\n*1\r\n$4\r\nPING\r\n*2\r\n$4\r\nECHO\r\n$3\r\na b\r\n"},
+		{"SET k \"\\x00\\r\\n\"\r\n*1\r\n$4\r\nPING\r\n  \t \r\nPI\"NG\"\n", "*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$3\r\n\x00\r\n\r\n*1\r\n$4\r\nPING\r\n*1\r\n$4\r\nPING\r\n"},
+		{"ECHO " + big + "\r\n", "*2\r\n$4\r\nECHO\r\n$20000\r\n" + big + "\r\n"},
 		{"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$20000\r\n" + big + "\r\n", ""},
 		// Redis ignores empty commands; redcon would call them errors.
-		{"*0\r\n*1\r\n$4\r\nPING\r\n*-1\r\n*-5\r\nPING\r\n*0\r\n", "*1\r\n$4\r\nPING\r\nPING\r\n"},
+		{"*0\r\n*1\r\n$4\r\nPING\r\n*-1\r\n*-5\r\nPING\r\n*0\r\n", "*1\r\n$4\r\nPING\r\n*1\r\n$4\r\nPING\r\n"},
 		// Redis skips the two bytes after a bulk, and the byte after a
 		// length line's '\r', unchecked.
 		{"*1\r\n$4\r\nPINGxx*1\rX$4\rXPING\r\n", "*1\r\n$4\r\nPING\r\n*1\r\n$4\r\nPING\r\n"},
@@ -116,8 +120,9 @@ func TestGuardPassesValidStreams(t *testing.T) {
 // the commands before it were delivered, and the connection is refused.
 func TestGuardRefuses(t *testing.T) {
 	srv := newExecServer(t, nil)
-	const ok = "*1\r\n$4\r\nPING\r\nPING\r\n" // delivered before the bad command
-	long := strings.Repeat("a", 70000)
+	const in = "*1\r\n$4\r\nPING\r\nPING\r\n"             // sent before the bad command
+	const ok = "*1\r\n$4\r\nPING\r\n*1\r\n$4\r\nPING\r\n" // what is delivered of it
+	long := strings.Repeat("a", 90000)
 	cases := []struct {
 		name   string
 		authed bool
@@ -145,13 +150,15 @@ func TestGuardRefuses(t *testing.T) {
 		{"NUL in a multibulk line", true, "*1\x00\r\n$4\r\nPING\r\n" + long, "-ERR Protocol error: too big mbulk count string\r\n"},
 		{"NUL in an inline line", true, "ECHO a\x00b\r\nPING\r\n" + long, "-ERR Protocol error: too big inline request\r\n"},
 		{"NUL as a bulk line", true, "*1\r\n\x00\r\n" + long, "-ERR Protocol error: too big bulk count string\r\n"},
+		{"unbalanced quotes", true, "ECHO \"a\r\nPING\r\n", "-ERR Protocol error: unbalanced quotes in request\r\n"},
+		{"text after a closing quote", true, "ECHO 'a'b\r\n", "-ERR Protocol error: unbalanced quotes in request\r\n"},
 	}
 	for _, c := range cases {
 		for name, ch := range chunkings(2) {
 			if name == "1" && len(c.bad) > 1000 {
 				continue // slow, and "2" covers the same splits
 			}
-			got, written, err := guardRun(t, srv, c.authed, []byte(ok+c.bad), ch, 4096)
+			got, written, err := guardRun(t, srv, c.authed, []byte(in+c.bad), ch, 4096)
 			if !errors.Is(err, errGuardClosed) {
 				t.Fatalf("%s, chunks %s: err %v, delivered %.100q", c.name, name, err, got)
 			}
@@ -242,6 +249,57 @@ func TestGuardFillsBufferForOneCommand(t *testing.T) {
 	}
 }
 
+// TestSplitInline: inline commands split as redis-server 7.0.15 splits them
+// (each case was sent to it).
+func TestSplitInline(t *testing.T) {
+	for _, c := range []struct {
+		line string
+		want []string // nil: unbalanced quotes
+	}{
+		{`PI"NG"`, []string{"PING"}},
+		{`ECHO "a\x41b"`, []string{"ECHO", "aAb"}},
+		{`ECHO "a\x4"`, []string{"ECHO", "ax4"}},
+		{`ECHO "a\xZZ"`, []string{"ECHO", "axZZ"}},
+		{`ECHO "\n\r\t\b\a\q\\"`, []string{"ECHO", "\n\r\t\b\aq\\"}},
+		{`ECHO 'it\'s'`, []string{"ECHO", "it's"}},
+		{`ECHO 'a\nb'`, []string{"ECHO", `a\nb`}},
+		{`ECHO "a"b`, nil},
+		{`ECHO 'a'b`, nil},
+		{`ECHO "a`, nil},
+		{`ECHO 'a`, nil},
+		{`ECHO a"b c"d`, nil},
+		{`ECHO a"b c" d`, []string{"ECHO", "ab c", "d"}},
+		{"ECHO\ta", []string{"ECHO", "a"}},
+		{"ECHO a\vb", []string{"ECHO", "a\vb"}},
+		{"\vECHO a", []string{"ECHO", "a"}},
+		{"\fECHO\fa", []string{"ECHO\fa"}},
+		{"ECHO \"a\"\tb", []string{"ECHO", "a", "b"}},
+		{"ECHO \"a\"\v", []string{"ECHO", "a"}},
+		{"ECHO a\rb", []string{"ECHO", "a", "b"}},
+		{`ECHO "" ''`, []string{"ECHO", "", ""}},
+		{"   ", []string{}},
+	} {
+		got, ok := splitInline([]byte(c.line))
+		if !ok {
+			if c.want != nil {
+				t.Errorf("%q: unbalanced", c.line)
+			}
+			continue
+		}
+		if c.want == nil {
+			t.Errorf("%q: split into %q, want unbalanced quotes", c.line, got)
+			continue
+		}
+		var gs []string
+		for _, a := range got {
+			gs = append(gs, string(a))
+		}
+		if strings.Join(gs, "|") != strings.Join(c.want, "|") || len(gs) != len(c.want) {
+			t.Errorf("%q: got %q want %q", c.line, gs, c.want)
+		}
+	}
+}
+
 func FuzzGuard(f *testing.F) {
 	f.Add([]byte("*1\r\n$4\r\nPING\r\nPING\r\n*0\r\n"), uint8(3), false)
 	f.Add([]byte("*2\r\n$3\r\nGET\r\n$1\r\na\r\n*1\r\n$-1\r\n"), uint8(1), true)
@@ -263,8 +321,8 @@ func FuzzGuard(f *testing.F) {
 				break
 			}
 		}
-		if total > len(stream) {
-			t.Fatalf("delivered %d bytes of %d", total, len(stream))
+		if total > 8*len(stream)+16 { // inline commands grow into RESP
+			t.Fatalf("delivered %d bytes for %d", total, len(stream))
 		}
 		if out := sc.out.Bytes(); len(out) > 0 {
 			if err := oneReply(out); err != nil || out[0] != '-' {
