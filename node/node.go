@@ -123,6 +123,7 @@ func Start(cfg Config, stderr io.Writer) (n *Node, err error) {
 	rcfg.IdleTimeout = cfg.Timeout
 	rcfg.Logger = n.log.With("component", "resp")
 	rcfg.Params = n.configParams()
+	rcfg.Ring = ringAdmin{n.members, cfg.N}
 	if n.srv, err = resp.NewServer(rcfg, n.coord); err != nil {
 		return nil, err
 	}

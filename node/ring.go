@@ -1,6 +1,7 @@
 package node
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"strconv"
@@ -9,6 +10,7 @@ import (
 	"github.com/ringstore/ringstore/cluster"
 	"github.com/ringstore/ringstore/coordinator"
 	"github.com/ringstore/ringstore/engine"
+	"github.com/ringstore/ringstore/resp"
 	"github.com/ringstore/ringstore/version"
 )
 
@@ -132,3 +134,22 @@ func (h engineHints) RemoveHint(x coordinator.Hint) error {
 }
 
 func (h engineHints) HintCounts() (map[string]int, error) { return h.st.HintCounts() }
+
+// ringAdmin gives the RESP layer's RING and CLUSTER commands the membership.
+type ringAdmin struct {
+	m *cluster.Membership
+	n int
+}
+
+func (a ringAdmin) View() *resp.RingView {
+	s := a.m.Snapshot()
+	v := &resp.RingView{Self: s.Self, Table: s.Table, Members: make(map[string]resp.RingMember, len(s.Members)), N: a.n}
+	for id, m := range s.Members {
+		v.Members[id] = resp.RingMember{ID: id, RESPAddr: m.RESPAddr, PeerAddr: m.PeerAddr, GossipAddr: m.GossipAddr, State: m.State.String(), Since: m.Since}
+	}
+	return v
+}
+
+func (a ringAdmin) Join(addrs []string) error       { return a.m.Join(addrs) }
+func (a ringAdmin) Leave(ctx context.Context) error { return a.m.Leave(ctx) }
+func (a ringAdmin) Forget(node string) error        { return a.m.Forget(node) }

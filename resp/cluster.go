@@ -20,6 +20,10 @@ func (srv *Server) clusterCommand() *command {
 		&command{name: "cluster|getkeysinslot", arity: 4, flags: stale, acl: acl, handler: srv.cmdClusterGetKeysInSlot},
 		&command{name: "cluster|myid", arity: 2, flags: stale, acl: acl, handler: srv.cmdClusterMyID},
 		&command{name: "cluster|help", arity: 2, flags: []string{"loading", "stale"}, acl: acl, handler: srv.cmdClusterHelp},
+		&command{name: "cluster|slots", arity: 2, flags: stale, acl: acl, handler: srv.cmdClusterSlots},
+		&command{name: "cluster|shards", arity: 2, flags: stale, acl: acl, handler: srv.cmdClusterShards},
+		&command{name: "cluster|nodes", arity: 2, flags: stale, acl: acl, handler: srv.cmdClusterNodes},
+		&command{name: "cluster|info", arity: 2, flags: stale, acl: acl, handler: srv.cmdClusterInfo},
 	)
 	return c
 }

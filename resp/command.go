@@ -65,6 +65,8 @@ type Session struct {
 
 	fd int // the socket's file descriptor, for CLIENT LIST
 
+	quorumR, quorumW int // QUORUM r w for this connection; 0 = the node default
+
 	lastActive atomic.Int64 // unix ms of the last command
 	commands   atomic.Int64 // commands run on this connection
 	errors     atomic.Int64 // error replies sent on this connection

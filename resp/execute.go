@@ -65,6 +65,10 @@ func (srv *Server) dispatch(ctx context.Context, s *Session, w *Writer, args [][
 	if c.write {
 		srv.keyspace.touch()
 	}
+	ctx = withQuorum(ctx, s)
+	if srv.route(ctx, c, s, w, args) {
+		return
+	}
 	if srv.recoverPanics {
 		srv.runRecovering(ctx, c, s, w, args)
 		return

@@ -44,6 +44,9 @@ type Config struct {
 	// "all" or "everything" when those are asked for): whole sections, each
 	// starting "# Name\r\n" with "key:value\r\n" lines. May be nil.
 	Info func(section string) string
+	// Ring gives the RING and CLUSTER topology commands the ring's view and
+	// actions. nil: those commands answer that cluster support is disabled.
+	Ring RingAdmin
 }
 
 // DefaultConfig returns a Config with every default filled.

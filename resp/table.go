@@ -71,6 +71,7 @@ func (srv *Server) newTable() table {
 	t.add(srv.serverCommands()...)
 	t.add(srv.stringCommands()...)
 	t.add(srv.keyCommands()...)
+	t.add(srv.ringCommands()...)
 	return t
 }
 
