@@ -122,8 +122,11 @@ func Start(cfg Config, stderr io.Writer) (n *Node, err error) {
 	rcfg.MaxClients = cfg.MaxClients
 	rcfg.IdleTimeout = cfg.Timeout
 	rcfg.Logger = n.log.With("component", "resp")
-	rcfg.Params = n.configParams()
+	if rcfg.Params, err = n.configParams(); err != nil {
+		return nil, err
+	}
 	rcfg.Ring = ringAdmin{n.members, cfg.N}
+	rcfg.Info = n.info
 	if n.srv, err = resp.NewServer(rcfg, n.coord); err != nil {
 		return nil, err
 	}
@@ -219,8 +222,25 @@ func nodeID(st *engine.Store) (string, error) {
 	return id, nil
 }
 
-// configParams publishes the node's settings to CONFIG GET. Settings that
-// need a restart are read-only.
-func (n *Node) configParams() *resp.Params {
-	return nil
+// configParams publishes the node's settings to CONFIG GET under their
+// redis.conf names. The RESP server registers and applies the ones it can
+// change at run time (requirepass, maxclients, timeout, proto-max-bulk-len,
+// databases); the rest need a restart, so CONFIG SET refuses them.
+func (n *Node) configParams() (*resp.Params, error) {
+	ps := resp.NewParams()
+	ownedByServer := map[string]bool{"requirepass": true, "maxclients": true, "timeout": true, "proto-max-bulk-len": true, "databases": true}
+	var list []resp.Param
+	for _, p := range params() {
+		if !ownedByServer[p.name] {
+			list = append(list, resp.Param{Name: p.name, Value: p.get(&n.cfg)})
+		}
+	}
+	// What Redis tools ask about persistence: the pebble WAL is always on,
+	// like an AOF, and there are no RDB snapshots or memory limit.
+	list = append(list,
+		resp.Param{Name: "appendonly", Value: "yes"},
+		resp.Param{Name: "save", Value: ""},
+		resp.Param{Name: "maxmemory", Value: "0"},
+	)
+	return ps, ps.Register(list...)
 }

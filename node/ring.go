@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"slices"
 	"strconv"
+	"strings"
 	"sync/atomic"
 
 	"github.com/ringstore/ringstore/cluster"
@@ -110,7 +112,59 @@ func (n *Node) startRing(respAddr string) error {
 	if n.transport, err = cluster.NewTransport(tcfg); err != nil {
 		return err
 	}
+	// CONFIG GET shows the ports in use, not "derive me".
+	n.cfg.PeerPort = n.peerLn.Addr().(*net.TCPAddr).Port
+	if _, p, err := net.SplitHostPort(n.members.GossipAddr()); err == nil {
+		n.cfg.GossipPort, _ = strconv.Atoi(p)
+	}
 	return nil
+}
+
+// info is INFO's "# Ringstore" section: the ring as seen from here and the
+// coordinator's counters (Dynamo's figures: reads that saw divergent
+// versions, read repairs, hinted handoff).
+func (n *Node) info(section string) string {
+	switch section {
+	case "default", "all", "everything", "ringstore":
+	default:
+		return ""
+	}
+	s := n.members.Snapshot()
+	up, down := 0, 0
+	for _, id := range s.Table.Members() {
+		if id == n.id || s.Up(id) {
+			up++
+		} else {
+			down++
+		}
+	}
+	st := n.coord.Stats()
+	reads, multi := st.Reads.Load(), st.ReadsSiblings.Load()
+	pct := 0.0
+	if reads > 0 {
+		pct = 100 * float64(multi) / float64(reads)
+	}
+	hints := n.coord.HintCounts()
+	pending := 0
+	for _, c := range hints {
+		pending += c
+	}
+	var b strings.Builder
+	b.WriteString("# Ringstore\r\n")
+	fmt.Fprintf(&b, "node_id:%s\r\nring_epoch:%d\r\nmembers:%d\r\nmembers_up:%d\r\nmembers_down:%d\r\n", n.id, s.Table.Epoch(), s.Table.Len(), up, down)
+	fmt.Fprintf(&b, "n:%d\r\nr:%d\r\nw:%d\r\n", n.cfg.N, n.cfg.R, n.cfg.W)
+	fmt.Fprintf(&b, "quorum_reads:%d\r\nreads_with_siblings:%d\r\nreads_with_siblings_pct:%.4f\r\nreads_single_version_pct:%.4f\r\n", reads, multi, pct, 100-pct)
+	fmt.Fprintf(&b, "read_repairs:%d\r\nforwarded:%d\r\nreplica_failures:%d\r\nquorum_failures:%d\r\n", st.ReadRepairs.Load(), st.Forwarded.Load(), st.ReplicaFailed.Load(), st.QuorumFailures.Load())
+	fmt.Fprintf(&b, "hints_pending:%d\r\nhints_stored:%d\r\nhints_handed_off:%d\r\n", pending, st.HintsStored.Load(), st.HintsHandedOff.Load())
+	targets := make([]string, 0, len(hints))
+	for t := range hints {
+		targets = append(targets, t)
+	}
+	slices.Sort(targets)
+	for _, t := range targets {
+		fmt.Fprintf(&b, "hints_pending_for:%s=%d\r\n", t, hints[t])
+	}
+	return b.String()
 }
 
 // engineHints adapts the engine's hint store to the coordinator's.
