@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"runtime"
 	"strings"
@@ -205,6 +206,30 @@ func TestServePipelineAndQuit(t *testing.T) {
 	rc.send("EXISTS a b\r\n")
 	if r := rc.reply(); r != ":1\r\n" {
 		t.Fatalf("a command after QUIT ran: %q", r)
+	}
+}
+
+func TestServeGoRedisDefaults(t *testing.T) {
+	var logs logBuffer // Info and up: nothing is expected
+	_, addr := startServer(t, func(c *Config) { c.Logger = slog.New(slog.NewTextHandler(&logs, nil)) })
+	ctx := context.Background()
+	// Default options: HELLO 3 (NOPROTO: RESP2 it is), CLIENT SETINFO x2,
+	// maintenance notifications left off.
+	for i := 0; i < 2; i++ {
+		rdb := redis.NewClient(&redis.Options{Addr: addr})
+		if err := rdb.Set(ctx, "k", i, 0).Err(); err != nil {
+			t.Fatalf("client %d: SET: %v", i, err)
+		}
+		if v, err := rdb.Get(ctx, "k").Int(); err != nil || v != i {
+			t.Fatalf("client %d: GET: %d %v", i, v, err)
+		}
+		if name, err := rdb.ClientInfo(ctx).Result(); err != nil || !strings.HasPrefix(name.LibName, "go-redis") {
+			t.Fatalf("client %d: CLIENT INFO: %+v %v", i, name, err)
+		}
+		rdb.Close()
+	}
+	if l := logs.String(); l != "" {
+		t.Fatalf("server logged: %s", l)
 	}
 }
 
