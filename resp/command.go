@@ -23,7 +23,11 @@ type command struct {
 	keyStep  int      // step between keys (2 for MSET)
 	// rmw marks a read-modify-write on a single key: in a cluster it runs on
 	// the key's primary under the per-key lock (DESIGN.md "Versions").
-	rmw     bool
+	rmw bool
+	// blind, when set, says for which arguments an rmw command is a blind
+	// write after all (SET without NX/XX/GET/KEEPTTL), so any replica may
+	// coordinate it instead of the primary.
+	blind   func(args [][]byte) bool
 	handler handlerFunc
 
 	// acl lists the ACL categories COMMAND shows ("@read", "@string", ...);
@@ -67,7 +71,7 @@ type Session struct {
 
 	quorumR, quorumW int // QUORUM r w for this connection; 0 = the node default
 
-	lastActive atomic.Int64 // unix ms of the last command
+	lastActive atomic.Int64 // Server.nanotime of the last command (set by handle)
 	commands   atomic.Int64 // commands run on this connection
 	errors     atomic.Int64 // error replies sent on this connection
 	netIn      atomic.Int64 // bytes read from the client

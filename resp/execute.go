@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"runtime/debug"
-	"time"
 )
 
 // execute runs one command and writes exactly one reply to w (none only
@@ -18,8 +17,8 @@ import (
 // letter case (unknown -> ERR unknown command), a container's subcommand
 // is looked up (ERR unknown subcommand), the arity is checked, then
 // authentication (NOAUTH for every command not flagged no_auth). ctx carries
-// the command's deadline; the caller chooses it (Server.commandContext on
-// the connection path).
+// the command's deadline; the caller chooses it (the connection path takes
+// it from Server.deadlines).
 func (srv *Server) execute(ctx context.Context, s *Session, w *Writer, args [][]byte) {
 	mark := w.Len()
 	srv.dispatch(ctx, s, w, args)
@@ -60,7 +59,6 @@ func (srv *Server) dispatch(ctx context.Context, s *Session, w *Writer, args [][
 		return
 	}
 	s.setLastCmd(c.name)
-	s.lastActive.Store(time.Now().UnixMilli())
 	s.commands.Add(1)
 	if c.write {
 		srv.keyspace.touch()

@@ -453,3 +453,22 @@ func TestServeCloseBeforeServe(t *testing.T) {
 		t.Fatal("Serve after Close")
 	}
 }
+
+func TestServeClientListIdleAndAge(t *testing.T) {
+	_, addr := startServer(t, nil)
+	a, b := dialRaw(t, addr), dialRaw(t, addr)
+	a.send("CLIENT SETNAME idler\r\n")
+	a.reply()
+	time.Sleep(1100 * time.Millisecond)
+	b.send("CLIENT LIST\r\n")
+	list := b.reply()
+	var idler string
+	for _, line := range strings.Split(list, "\n") {
+		if strings.Contains(line, " name=idler ") {
+			idler = line
+		}
+	}
+	if !strings.Contains(idler, " age=1 idle=1 ") || !strings.Contains(idler, " cmd=client|setname ") {
+		t.Fatalf("idle client's line: %q", idler)
+	}
+}
