@@ -35,6 +35,7 @@ type Config struct {
 	AnnounceIP    string   // cluster-announce-ip: address clients and peers reach this node at; default bind
 	AnnouncePort  int      // cluster-announce-port: RESP port clients reach this node at; default port
 	GossipProfile string   // gossip-profile: lan (default; ~5 s failure detection) or local (fast probes for one machine)
+	PprofAddr     string   // pprof-addr: serve net/http/pprof here (e.g. 127.0.0.1:6060) for profiling; default off
 }
 
 // DefaultConfig returns the embedded defaults: a node a user can start with
@@ -96,6 +97,11 @@ func (c Config) Validate() error {
 	}
 	if c.AnnounceIP != "" && net.ParseIP(c.AnnounceIP) == nil {
 		errs = append(errs, fmt.Errorf("cluster-announce-ip: %q is not an IP address", c.AnnounceIP))
+	}
+	if c.PprofAddr != "" {
+		if _, _, err := net.SplitHostPort(c.PprofAddr); err != nil {
+			errs = append(errs, fmt.Errorf("pprof-addr: %q is not host:port", c.PprofAddr))
+		}
 	}
 	if c.GossipProfile != "lan" && c.GossipProfile != "local" {
 		errs = append(errs, fmt.Errorf("gossip-profile: %q is not lan or local", c.GossipProfile))
@@ -161,6 +167,7 @@ func params() []param {
 		{"cluster-announce-ip", "address clients and peers reach this node at (default: bind)", func(c *Config, v string) error { c.AnnounceIP = v; return nil }, func(c *Config) string { return c.AnnounceIP }},
 		{"cluster-announce-port", "RESP port clients reach this node at (default: port)", intParam(func(c *Config, n int) { c.AnnouncePort = n }), func(c *Config) string { return strconv.Itoa(c.AnnouncePort) }},
 		{"gossip-profile", "lan (default) or local: failure detection timing", func(c *Config, v string) error { c.GossipProfile = strings.ToLower(v); return nil }, func(c *Config) string { return c.GossipProfile }},
+		{"pprof-addr", "serve Go profiling endpoints (net/http/pprof) on this address; default off", func(c *Config, v string) error { c.PprofAddr = v; return nil }, func(c *Config) string { return c.PprofAddr }},
 	}
 }
 

@@ -15,6 +15,8 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
+	"net/http/pprof"
 	"os"
 	"strconv"
 	"sync"
@@ -48,6 +50,7 @@ type Node struct {
 	transport *cluster.Transport
 	peerSrv   *cluster.PeerServer
 	topo      *topologyView
+	pprof     *http.Server
 
 	serveErr chan error
 	once     sync.Once
@@ -138,6 +141,11 @@ func Start(cfg Config, stderr io.Writer) (n *Node, err error) {
 		return nil, err
 	}
 	go n.peerSrv.Serve(n.peerLn)
+	if cfg.PprofAddr != "" {
+		if err := n.startPprof(cfg.PprofAddr); err != nil {
+			return nil, err
+		}
+	}
 	go func() { n.serveErr <- n.srv.Serve(n.ln) }()
 	n.log.Info("ready to accept connections", "addr", n.ln.Addr().String(), "dir", cfg.DataDir, "fsync", cfg.Fsync.String())
 	return n, nil
@@ -165,6 +173,9 @@ func (n *Node) Close() error {
 		// Stop taking peer calls, let in-flight replica calls and read
 		// repairs finish, then leave gossip (as down, not gone: a stopped
 		// node keeps its place in the ring) before the store closes.
+		if n.pprof != nil {
+			n.pprof.Close()
+		}
 		if n.peerSrv != nil {
 			errs = append(errs, n.peerSrv.Close())
 		} else if n.peerLn != nil {
@@ -191,6 +202,23 @@ func (n *Node) Close() error {
 		n.closeErr = errors.Join(errs...)
 	})
 	return n.closeErr
+}
+
+// startPprof serves the Go profiler on its own mux (never the default one).
+func (n *Node) startPprof(addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("pprof-addr: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	n.pprof = &http.Server{Handler: mux}
+	go n.pprof.Serve(ln)
+	n.log.Info("profiling endpoints", "addr", ln.Addr().String())
+	return nil
 }
 
 // peerHandler serves peer calls: replica reads and writes from the

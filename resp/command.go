@@ -42,10 +42,12 @@ type command struct {
 }
 
 // Session is the per-connection state a command can read or change.
-// It belongs to one connection, and only the goroutine serving that
-// connection's current command changes it. Other connections read a few
-// fields for CLIENT LIST: those are changed through the methods below,
-// which hold mu, and read by others under mu.
+// It belongs to one connection. The keyed data commands of one pipeline may
+// run concurrently (pipeline.go), so what execute itself records (last
+// command, counters) is safe for that; every other command runs alone and
+// may change the session's fields. Other connections read a few fields for
+// CLIENT LIST: those are changed through the methods below, which hold mu,
+// and read by others under mu.
 type Session struct {
 	ID       int64
 	DB       int    // selected database; change it with SetDB
@@ -59,18 +61,17 @@ type Session struct {
 	// LocalAddr is the address the client connected to.
 	LocalAddr string
 	Created   int64 // unix ms the connection was accepted
-	// LastCmd is the full name of the last command run ("get", "client|list").
-	LastCmd string
 	// Quit asks the server to close the connection after flushing the reply
 	// and to run no command the client pipelined after this one.
 	Quit bool
 
-	mu sync.Mutex // guards writes to DB, Name, LibName, LibVer, LastCmd, ReadOnly
+	mu sync.Mutex // guards writes to DB, Name, LibName, LibVer, ReadOnly
 
 	fd int // the socket's file descriptor, for CLIENT LIST
 
 	quorumR, quorumW int // QUORUM r w for this connection; 0 = the node default
 
+	lastCmd    atomic.Pointer[command]
 	lastActive atomic.Int64 // Server.nanotime of the last command (set by handle)
 	commands   atomic.Int64 // commands run on this connection
 	errors     atomic.Int64 // error replies sent on this connection
@@ -104,13 +105,21 @@ func (s *Session) SetLib(name, ver *string) {
 	s.mu.Unlock()
 }
 
-func (s *Session) setLastCmd(name string) {
-	if s.LastCmd == name { // the common case: the same command again, no lock
-		return
+// setLastCmd records c as the last command run, for CLIENT LIST. It may
+// run concurrently for the commands of one pipeline.
+func (s *Session) setLastCmd(c *command) {
+	if s.lastCmd.Load() != c { // the common case, the same command again, writes nothing
+		s.lastCmd.Store(c)
 	}
-	s.mu.Lock()
-	s.LastCmd = name
-	s.mu.Unlock()
+}
+
+// LastCmd is the full name of the last command run ("get", "client|list"),
+// "" before the first.
+func (s *Session) LastCmd() string {
+	if c := s.lastCmd.Load(); c != nil {
+		return c.name
+	}
+	return ""
 }
 
 // sessionView is a copy of what CLIENT LIST shows about a session, taken
@@ -133,7 +142,7 @@ func (s *Session) view() sessionView {
 	return sessionView{
 		id: s.ID, fd: s.fd, addr: s.Addr, laddr: s.LocalAddr,
 		name: s.Name, libName: s.LibName, libVer: s.LibVer,
-		db: s.DB, lastCmd: s.LastCmd,
+		db: s.DB, lastCmd: s.LastCmd(),
 		created: s.Created, lastActive: s.lastActive.Load(),
 		readOnly: s.ReadOnly,
 		commands: s.commands.Load(), netIn: s.netIn.Load(), netOut: s.netOut.Load(),

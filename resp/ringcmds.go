@@ -194,10 +194,11 @@ func (srv *Server) route(ctx context.Context, c *command, s *Session, w *Writer,
 	if c.firstKey <= 0 || c.firstKey >= len(args) || isForwarded(ctx) {
 		return false
 	}
-	if c.lastKey != c.firstKey && !c.rmw {
+	rmw := c.rmw && (c.blind == nil || !c.blind(args))
+	if c.lastKey != c.firstKey && !rmw {
 		return false // multi-key commands fan out key by key in the coordinator
 	}
-	node, local := srv.coord.Route(args[c.firstKey], c.rmw)
+	node, local := srv.coord.Route(args[c.firstKey], rmw)
 	if local {
 		return false
 	}

@@ -335,6 +335,10 @@ func (srv *Server) handle(conn redcon.Conn, cmd redcon.Command) {
 	cs := conn.Context().(*connState)
 	now := srv.nanotime()
 	cs.sess.lastActive.Store(now)
+	if len(conn.PeekPipeline()) > 0 && srv.concurrentPipelines() {
+		srv.runBatch(srv.deadlines.context(now), cs, conn, append([]redcon.Command{cmd}, conn.ReadPipeline()...))
+		return
+	}
 	w := &cs.w
 	w.Reset()
 	srv.execute(srv.deadlines.context(now), &cs.sess, w, cmd.Args)

@@ -21,7 +21,7 @@ import (
 func (srv *Server) stringCommands() []*command {
 	cmds := []*command{
 		{name: "get", arity: 2, flags: []string{"readonly", "fast"}, firstKey: 1, lastKey: 1, keyStep: 1, acl: []string{"@read", "@string", "@fast"}, handler: srv.cmdGet},
-		{name: "set", arity: -3, flags: []string{"write", "denyoom"}, firstKey: 1, lastKey: 1, keyStep: 1, rmw: true, acl: []string{"@write", "@string", "@slow"}, handler: srv.cmdSet},
+		{name: "set", arity: -3, flags: []string{"write", "denyoom"}, firstKey: 1, lastKey: 1, keyStep: 1, rmw: true, blind: setIsBlind, acl: []string{"@write", "@string", "@slow"}, handler: srv.cmdSet},
 		{name: "setnx", arity: 3, flags: []string{"write", "denyoom", "fast"}, firstKey: 1, lastKey: 1, keyStep: 1, rmw: true, acl: []string{"@write", "@string", "@fast"}, handler: srv.cmdSetNX},
 		{name: "setex", arity: 4, flags: []string{"write", "denyoom"}, firstKey: 1, lastKey: 1, keyStep: 1, acl: []string{"@write", "@string", "@slow"}, handler: srv.cmdSetEX},
 		{name: "psetex", arity: 4, flags: []string{"write", "denyoom"}, firstKey: 1, lastKey: 1, keyStep: 1, acl: []string{"@write", "@string", "@slow"}, handler: srv.cmdPSetEX},
@@ -149,6 +149,16 @@ func (srv *Server) cmdGet(ctx context.Context, s *Session, w *Writer, args [][]b
 	default:
 		w.Bulk(v.Data)
 	}
+}
+
+// setIsBlind reports whether a SET overwrites without looking at the old
+// value (no NX, XX, GET or KEEPTTL).
+func setIsBlind(args [][]byte) bool {
+	if len(args) == 3 {
+		return true
+	}
+	var o strOpts
+	return o.parse(args[3:], true) == "" && o.flags&(optNX|optXX|optGet|optKeepTTL) == 0
 }
 
 func (srv *Server) cmdSet(ctx context.Context, s *Session, w *Writer, args [][]byte) {
