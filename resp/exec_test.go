@@ -853,3 +853,36 @@ func TestExecuteAllocations(t *testing.T) {
 		}
 	}
 }
+
+// TestExecuteConcurrentOnOneSession: the keyed commands of a pipeline may run
+// concurrently on one session; execute's bookkeeping must be race-free
+// (run with -race), and CLIENT LIST may read the session meanwhile.
+func TestExecuteConcurrentOnOneSession(t *testing.T) {
+	srv := newExecServer(t, nil)
+	cs := &connState{}
+	s := &cs.sess
+	s.ID, s.Authed = 1, true
+	srv.conns[s.ID] = cs
+	var wg sync.WaitGroup
+	for g := 0; g < 4; g++ {
+		wg.Go(func() {
+			for i := 0; i < 200; i++ {
+				var w Writer
+				key := []byte(fmt.Sprint("k", g, i%7))
+				args := [][]byte{[]byte("SET"), key, []byte("v")}
+				if i%2 == 1 {
+					args = [][]byte{[]byte("GET"), key}
+				}
+				srv.execute(context.Background(), s, &w, args)
+			}
+		})
+	}
+	other := srv.testSession()
+	for i := 0; i < 20; i++ {
+		exec(t, srv, other, "CLIENT", "LIST")
+	}
+	wg.Wait()
+	if s.commands.Load() != 800 || (s.LastCmd() != "get" && s.LastCmd() != "set") {
+		t.Fatalf("commands %d, last %q", s.commands.Load(), s.LastCmd())
+	}
+}

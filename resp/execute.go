@@ -58,7 +58,7 @@ func (srv *Server) dispatch(ctx context.Context, s *Session, w *Writer, args [][
 		w.Error("NOAUTH Authentication required.")
 		return
 	}
-	s.setLastCmd(c.name)
+	s.setLastCmd(c)
 	s.commands.Add(1)
 	if c.write {
 		srv.keyspace.touch()
