@@ -36,6 +36,7 @@ type Config struct {
 	AnnouncePort  int      // cluster-announce-port: RESP port clients reach this node at; default port
 	GossipProfile string   // gossip-profile: lan (default; ~5 s failure detection) or local (fast probes for one machine)
 	PprofAddr     string   // pprof-addr: serve net/http/pprof here (e.g. 127.0.0.1:6060) for profiling; default off
+	Redirects     bool     // cluster-redirects: answer MOVED for keys outside this node's preference lists instead of forwarding; default no
 }
 
 // DefaultConfig returns the embedded defaults: a node a user can start with
@@ -167,6 +168,22 @@ func params() []param {
 		{"cluster-announce-ip", "address clients and peers reach this node at (default: bind)", func(c *Config, v string) error { c.AnnounceIP = v; return nil }, func(c *Config) string { return c.AnnounceIP }},
 		{"cluster-announce-port", "RESP port clients reach this node at (default: port)", intParam(func(c *Config, n int) { c.AnnouncePort = n }), func(c *Config) string { return strconv.Itoa(c.AnnouncePort) }},
 		{"gossip-profile", "lan (default) or local: failure detection timing", func(c *Config, v string) error { c.GossipProfile = strings.ToLower(v); return nil }, func(c *Config) string { return c.GossipProfile }},
+		{"cluster-redirects", "yes: answer MOVED for keys this node does not replicate (cluster-aware clients only); no (default): forward", func(c *Config, v string) error {
+			switch strings.ToLower(v) {
+			case "yes", "true", "1":
+				c.Redirects = true
+			case "no", "false", "0":
+				c.Redirects = false
+			default:
+				return fmt.Errorf("%q is not yes or no", v)
+			}
+			return nil
+		}, func(c *Config) string {
+			if c.Redirects {
+				return "yes"
+			}
+			return "no"
+		}},
 		{"pprof-addr", "serve Go profiling endpoints (net/http/pprof) on this address; default off", func(c *Config, v string) error { c.PprofAddr = v; return nil }, func(c *Config) string { return c.PprofAddr }},
 	}
 }

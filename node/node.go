@@ -130,6 +130,7 @@ func Start(cfg Config, stderr io.Writer) (n *Node, err error) {
 	}
 	rcfg.Ring = ringAdmin{n.members, cfg.N}
 	rcfg.Info = n.info
+	rcfg.Redirects = cfg.Redirects
 	if n.srv, err = resp.NewServer(rcfg, n.coord); err != nil {
 		return nil, err
 	}

@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"net"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/ringstore/ringstore/coordinator"
+	"github.com/ringstore/ringstore/ring"
 )
 
 // The ring's own commands: RING (STATUS, JOIN, LEAVE, FORGET) for
@@ -184,6 +186,32 @@ func (srv *Server) cmdRingForget(_ context.Context, _ *Session, w *Writer, args 
 	w.Status("OK")
 }
 
+// redirect answers -MOVED slot host:port when key's preference list does not
+// include this node, naming the slot's master as CLUSTER SLOTS shows it.
+func (srv *Server) redirect(w *Writer, key []byte) bool {
+	if srv.cfg.Ring == nil {
+		return false
+	}
+	v := srv.cfg.Ring.View()
+	if v.Table == nil || v.Table.Len() < 2 {
+		return false
+	}
+	slot := ring.Slot(key)
+	var buf [16]string
+	for _, id := range v.Table.PreferenceList(buf[:0], slot, v.N) {
+		if id == v.Self {
+			return false
+		}
+	}
+	for _, r := range v.ranges() {
+		if r.start <= slot && slot <= r.end {
+			w.Error("MOVED " + strconv.Itoa(int(slot)) + " " + v.Members[r.nodes[0]].RESPAddr)
+			return true
+		}
+	}
+	return false
+}
+
 // route runs a single-key command where it belongs: a node outside the
 // key's preference list (or, for a read-modify-write, any node but the
 // key's primary) forwards it there in one hop and relays the raw reply. It
@@ -198,7 +226,11 @@ func (srv *Server) route(ctx context.Context, c *command, s *Session, w *Writer,
 	if c.lastKey != c.firstKey && !rmw {
 		return false // multi-key commands fan out key by key in the coordinator
 	}
-	node, local := srv.coord.Route(args[c.firstKey], rmw)
+	key := args[c.firstKey]
+	if srv.cfg.Redirects && srv.redirect(w, key) {
+		return true
+	}
+	node, local := srv.coord.Route(key, rmw)
 	if local {
 		return false
 	}

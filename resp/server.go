@@ -47,6 +47,12 @@ type Config struct {
 	// Ring gives the RING and CLUSTER topology commands the ring's view and
 	// actions. nil: those commands answer that cluster support is disabled.
 	Ring RingAdmin
+	// Redirects makes the node answer -MOVED for a key whose preference
+	// list it is not in, instead of forwarding the command, so cluster-aware
+	// clients converge on a new topology at once. Plain clients cannot
+	// follow MOVED: enable only when every client is cluster-aware.
+	// Default false.
+	Redirects bool
 }
 
 // DefaultConfig returns a Config with every default filled.
