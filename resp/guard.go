@@ -123,10 +123,11 @@ type guardConn struct {
 	srv  *Server
 	sess *Session // set by accept; nil means not authenticated
 
-	sc      frameScanner
-	carry   []byte // bytes read from the network but not yet scanned
-	pending string // a final violation to answer at the next Read
-	err     error  // returned by every Read after a refusal or a read error
+	sc       frameScanner
+	carry    []byte // bytes read from the network but not yet scanned
+	pending  string // a final violation to answer at the next Read
+	err      error  // returned by every Read after a refusal or a read error
+	deadline bool   // a read deadline (the idle timeout) is set
 }
 
 func (g *guardConn) authed() bool { return g.sess != nil && g.sess.Authed }
@@ -176,6 +177,10 @@ func (g *guardConn) Read(p []byte) (int, error) {
 			var m int
 			if d := g.srv.idleTimeout(); d > 0 {
 				g.Conn.SetReadDeadline(time.Now().Add(d))
+				g.deadline = true
+			} else if g.deadline { // CONFIG SET timeout 0 since the last Read
+				g.Conn.SetReadDeadline(time.Time{})
+				g.deadline = false
 			}
 			m, err = g.Conn.Read(p[end:])
 			if g.sess != nil {

@@ -353,6 +353,20 @@ func TestServeMaxClientsAndIdleTimeout(t *testing.T) {
 	if el := time.Since(start); el < 500*time.Millisecond {
 		t.Fatalf("idle client closed after %v", el)
 	}
+	// Back to no timeout: a connection whose last read set a deadline
+	// keeps working past it.
+	e := dialRaw(t, addr)
+	e.send("PING\r\n")
+	e.reply()
+	e.send("CONFIG SET timeout 0\r\n")
+	if r := e.reply(); r != "+OK\r\n" {
+		t.Fatalf("CONFIG SET timeout 0: %q", r)
+	}
+	time.Sleep(1500 * time.Millisecond)
+	e.send("PING\r\n")
+	if r := e.reply(); r != "+PONG\r\n" {
+		t.Fatalf("after timeout 0: %q", r)
+	}
 	if r := srv.stats.rejected.Load(); r != 1 {
 		t.Fatalf("rejected_connections = %d", r)
 	}
