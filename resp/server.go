@@ -42,7 +42,8 @@ type Config struct {
 	Params *Params
 	// Info returns extra INFO text for a section name (lower case; "default",
 	// "all" or "everything" when those are asked for): whole sections, each
-	// starting "# Name\r\n" with "key:value\r\n" lines. May be nil.
+	// starting "# Name\r\n" with "key:value\r\n" lines. May be nil; called
+	// concurrently from many connections.
 	Info func(section string) string
 	// Ring gives the RING and CLUSTER topology commands the ring's view and
 	// actions. nil: those commands answer that cluster support is disabled.
