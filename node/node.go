@@ -57,9 +57,26 @@ type Node struct {
 	closeErr error
 }
 
-// Start validates cfg, opens the data directory and begins serving clients.
-// On error everything it opened is closed again.
-func Start(cfg Config, stderr io.Writer) (n *Node, err error) {
+// Options are how a program (not an operator) adjusts a node: where logs go
+// and, for in-process cluster tests, a wrapper around the peer transport
+// (fault injection).
+type Options struct {
+	Stderr        io.Writer
+	WrapTransport func(self string, t coordinator.Transport) coordinator.Transport
+}
+
+// Start validates cfg, opens the data directory and begins serving clients,
+// logging to stderr. On error everything it opened is closed again.
+func Start(cfg Config, stderr io.Writer) (*Node, error) {
+	return StartWith(cfg, Options{Stderr: stderr})
+}
+
+// StartWith is Start with Options.
+func StartWith(cfg Config, opts Options) (n *Node, err error) {
+	stderr := opts.Stderr
+	if stderr == nil {
+		stderr = io.Discard
+	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -112,6 +129,9 @@ func Start(cfg Config, stderr io.Writer) (n *Node, err error) {
 	ccfg.Logger = n.log.With("component", "coordinator")
 	ccfg.N, ccfg.R, ccfg.W = cfg.N, cfg.R, cfg.W
 	ccfg.Transport = n.transport
+	if opts.WrapTransport != nil {
+		ccfg.Transport = opts.WrapTransport(n.id, n.transport)
+	}
 	ccfg.Topology = n.topo.Topology
 	ccfg.Reachability = n.members
 	ccfg.Hints = engineHints{n.store}

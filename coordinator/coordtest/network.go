@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"strings"
 	"sync"
 	"time"
 
@@ -17,16 +16,16 @@ import (
 // Faults are values added with Add and removed with Heal; each prints itself
 // so a failing test says what was injected.
 type Network struct {
+	faults *Faults
+
 	mu       sync.Mutex
 	handlers map[string]coordinator.PeerHandler // guarded by mu
-	faults   []Fault                            // guarded by mu
-	rng      *rand.Rand                         // guarded by mu
 	calls    map[string]int                     // guarded by mu: calls per "from->to"
 }
 
 // NewNetwork returns an empty network whose random faults draw from seed.
 func NewNetwork(seed uint64) *Network {
-	return &Network{handlers: map[string]coordinator.PeerHandler{}, rng: rand.New(rand.NewPCG(seed, seed)), calls: map[string]int{}}
+	return &Network{faults: NewFaults(seed), handlers: map[string]coordinator.PeerHandler{}, calls: map[string]int{}}
 }
 
 // Register makes node reachable, served by h (nil unregisters it: a crash).
@@ -48,29 +47,13 @@ type Fault interface {
 }
 
 // Add injects faults.
-func (n *Network) Add(f ...Fault) {
-	n.mu.Lock()
-	n.faults = append(n.faults, f...)
-	n.mu.Unlock()
-}
+func (n *Network) Add(f ...Fault) { n.faults.Add(f...) }
 
 // Heal removes every fault.
-func (n *Network) Heal() {
-	n.mu.Lock()
-	n.faults = nil
-	n.mu.Unlock()
-}
+func (n *Network) Heal() { n.faults.Heal() }
 
 // Faults describes the injected faults.
-func (n *Network) Faults() string {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	var s []string
-	for _, f := range n.faults {
-		s = append(s, f.String())
-	}
-	return "[" + strings.Join(s, ", ") + "]"
-}
+func (n *Network) Faults() string { return n.faults.String() }
 
 // Calls returns how many calls from made to to.
 func (n *Network) Calls(from, to string) int {
@@ -159,26 +142,8 @@ func (t *netTransport) route(ctx context.Context, to string) (coordinator.PeerHa
 	t.n.mu.Lock()
 	t.n.calls[t.from+"->"+to]++
 	h := t.n.handlers[to]
-	var delay time.Duration
-	var err error
-	for _, f := range t.n.faults {
-		d, e := f.Apply(t.from, to, t.n.rng)
-		delay += d
-		if e != nil && err == nil {
-			err = e
-		}
-	}
 	t.n.mu.Unlock()
-	if delay > 0 {
-		tm := time.NewTimer(delay)
-		select {
-		case <-tm.C:
-		case <-ctx.Done():
-			tm.Stop()
-			return nil, ctx.Err()
-		}
-	}
-	if err != nil {
+	if err := t.n.faults.apply(ctx, t.from, to); err != nil {
 		return nil, err
 	}
 	if h == nil {
