@@ -90,9 +90,6 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("%s: %d is out of range 0..65535", p.name, p.port))
 		}
 	}
-	if c.Port != 0 && (c.GossipPort == 0 && c.Port+20000 > 65535 || c.PeerPort == 0 && c.Port+10000 > 65535) {
-		errs = append(errs, fmt.Errorf("port: %d leaves no room for the derived peer-port/gossip-port; set them", c.Port))
-	}
 	if c.N < 1 || c.R < 1 || c.W < 1 || c.R > c.N || c.W > c.N {
 		errs = append(errs, fmt.Errorf("n, r, w: need 1 <= r,w <= n, got n=%d r=%d w=%d", c.N, c.R, c.W))
 	}

@@ -18,18 +18,15 @@ import (
 
 // ports returns the peer and gossip ports cfg asks for: explicit ones, the
 // Redis-style offsets from the RESP port, or 0 (a free port) when the RESP
-// port itself is chosen by the system.
+// port itself is chosen by the system or the offset would pass 65535.
 func (c Config) ports() (peer, gossip int) {
-	peer, gossip = c.PeerPort, c.GossipPort
-	if c.Port != 0 {
-		if peer == 0 {
-			peer = c.Port + 10000
+	derive := func(explicit, offset int) int {
+		if explicit != 0 || c.Port == 0 || c.Port+offset > 65535 {
+			return explicit
 		}
-		if gossip == 0 {
-			gossip = c.Port + 20000
-		}
+		return c.Port + offset
 	}
-	return peer, gossip
+	return derive(c.PeerPort, 10000), derive(c.GossipPort, 20000)
 }
 
 // announce returns the host clients and peers use to reach this node.

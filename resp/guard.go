@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"strconv"
+	"sync/atomic"
 	"time"
 )
 
@@ -57,6 +58,8 @@ const (
 	// which is about what redcon spends to hold an argument.
 	maxQueryBuffer = 1 << 30
 	argOverhead    = 64
+	// minArgBytes is the smallest argument on the wire: "$0\r\n\r\n".
+	minArgBytes = 6
 	// maxCountLine is the longest "*n"/"$n" line string2ll can accept: a
 	// sign and 19 digits, plus the '*' or '$'.
 	maxCountLine = 21
@@ -124,10 +127,10 @@ type guardConn struct {
 	sess *Session // set by accept; nil means not authenticated
 
 	sc       frameScanner
-	carry    []byte // bytes read from the network but not yet scanned
-	pending  string // a final violation to answer at the next Read
-	err      error  // returned by every Read after a refusal or a read error
-	deadline bool   // a read deadline (the idle timeout) is set
+	carry    []byte      // bytes read from the network but not yet scanned
+	pending  string      // a final violation to answer at the next Read
+	err      error       // returned by every Read after a refusal or a read error
+	deadline atomic.Bool // a read deadline (the idle timeout) may be set
 }
 
 func (g *guardConn) authed() bool { return g.sess != nil && g.sess.Authed }
@@ -177,10 +180,10 @@ func (g *guardConn) Read(p []byte) (int, error) {
 			var m int
 			if d := g.srv.idleTimeout(); d > 0 {
 				g.Conn.SetReadDeadline(time.Now().Add(d))
-				g.deadline = true
-			} else if g.deadline { // CONFIG SET timeout 0 since the last Read
+				g.deadline.Store(true)
+			} else if g.deadline.Load() { // CONFIG SET timeout 0 since the last Read
 				g.Conn.SetReadDeadline(time.Time{})
-				g.deadline = false
+				g.deadline.Store(false)
 			}
 			m, err = g.Conn.Read(p[end:])
 			if g.sess != nil {
@@ -414,6 +417,13 @@ func (sc *frameScanner) scan(p []byte, from, end int, lim limits, hold bool) (ou
 				// when the caller's buffer is tiny; redcon will refuse it.
 				sc.state = stStart
 				ended = true
+			case n > lim.maxCost/(minArgBytes+argOverhead) && !sc.trusted:
+				// So many arguments can never fit the query buffer limit,
+				// where Redis would close the connection once they came.
+				// Close now: redcon's parser walks every announced argument
+				// on each read, so letting the header through would cost
+				// seconds of CPU per read (and hold up shutdown).
+				return 0, end, -1, ended, &violation{start: start, msg: ""}
 			default:
 				sc.args = n
 				sc.cost = int64(sc.lineLen) + 2
