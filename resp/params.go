@@ -300,7 +300,11 @@ func (srv *Server) bindParams(defaults bool) error {
 			func(v string) error { return applyInt(v, &srv.maxClients, 1) },
 			func() bool { return srv.maxClients.Load() == int64(cfg.MaxClients) }},
 		{"timeout", strconv.FormatInt(int64(cfg.IdleTimeout/time.Second), 10), IntParam(0, math.MaxInt32),
-			func(v string) error { return applyInt(v, &srv.idle, int64(time.Second)) },
+			func(v string) error {
+				err := applyInt(v, &srv.idle, int64(time.Second))
+				srv.resetIdleDeadlines()
+				return err
+			},
 			func() bool { return srv.idle.Load() == int64(cfg.IdleTimeout/time.Second*time.Second) }},
 		{"proto-max-bulk-len", strconv.FormatInt(cfg.ProtoMaxBulkLen, 10), MemoryParam(minProtoMaxBulkLen, math.MaxInt64),
 			func(v string) error { return applyMemory(v, &srv.maxBulk) },

@@ -353,6 +353,15 @@ func TestServeMaxClientsAndIdleTimeout(t *testing.T) {
 	if el := time.Since(start); el < 500*time.Millisecond {
 		t.Fatalf("idle client closed after %v", el)
 	}
+	// b was idle since before the timeout was set: it is closed too.
+	if !b.closed() {
+		t.Fatal("a client idle before CONFIG SET timeout was not closed")
+	}
+	waitFor(t, "closed connections to be forgotten", func() bool {
+		srv.mu.Lock()
+		defer srv.mu.Unlock()
+		return len(srv.conns) == 0
+	})
 	// Back to no timeout: a connection whose last read set a deadline
 	// keeps working past it.
 	e := dialRaw(t, addr)

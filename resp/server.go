@@ -141,6 +141,7 @@ type connState struct {
 	// connection. Commands of a pipeline could each get their own Writer
 	// and run concurrently; see handle.
 	w Writer
+	g *guardConn // the connection, for resetIdleDeadlines
 }
 
 // NewServer returns a Server for coord. cfg must pass Validate.
@@ -297,8 +298,30 @@ func (srv *Server) accept(conn redcon.Conn) bool {
 	srv.mu.Unlock()
 
 	g.sess = s
+	cs.g = g
 	conn.SetContext(cs)
 	return true
+}
+
+// resetIdleDeadlines applies a new idle timeout (CONFIG SET timeout) to
+// the open connections, which otherwise would see it only at their next
+// read: as in Redis, a client already idle longer than the new timeout is
+// closed at once.
+func (srv *Server) resetIdleDeadlines() {
+	d := srv.idleTimeout()
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	for _, cs := range srv.conns {
+		if cs.g == nil {
+			continue
+		}
+		if d == 0 {
+			cs.g.Conn.SetReadDeadline(time.Time{})
+			continue
+		}
+		cs.g.deadline.Store(true)
+		cs.g.Conn.SetReadDeadline(srv.started.Add(time.Duration(cs.sess.lastActive.Load()) + d))
+	}
 }
 
 // socketFD returns c's file descriptor, or -1.
