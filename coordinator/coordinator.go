@@ -20,6 +20,10 @@ type Store interface {
 	Get(db int, key []byte) (version.Siblings, error)
 	// Merge atomically merges in with the stored siblings and returns the result.
 	Merge(db int, key []byte, in version.Siblings) (version.Siblings, error)
+	// Update atomically merges what fn returns, given the stored siblings,
+	// and returns the result; an error from fn is returned and nothing is
+	// written. fn must be quick and must not call the Store.
+	Update(db int, key []byte, fn func(cur version.Siblings) (version.Siblings, error)) (version.Siblings, error)
 	// ScanSlot visits db's records in slot in key order after `after`, until fn returns false.
 	ScanSlot(db int, slot uint16, after []byte, fn func(key []byte, sib version.Siblings) bool) error
 	FlushDB(db int) error
@@ -115,6 +119,8 @@ type Coordinator struct {
 	hlcMu sync.Mutex
 	hlc   version.HLC // guarded by hlcMu: the last timestamp issued
 
+	selfPlan plan // the plan of a one-node ring
+
 	stats    Stats
 	bg       sync.WaitGroup // background replica calls and read repairs
 	loops    sync.WaitGroup // long-running loops (hinted handoff)
@@ -128,6 +134,7 @@ func New(cfg Config, store Store) (*Coordinator, error) {
 		return nil, err
 	}
 	c := &Coordinator{cfg: cfg, store: store, locks: newKeyLocks(), closing: make(chan struct{})}
+	c.selfPlan = plan{targets: []string{cfg.NodeID}, hint: []string{""}, self: true, n: 1}
 	if cfg.Hints != nil && cfg.Transport != nil {
 		c.loops.Add(1)
 		go c.handoffLoop()

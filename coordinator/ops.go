@@ -64,6 +64,12 @@ func (c *Coordinator) write(ctx context.Context, db int, key []byte, known versi
 	if err := ctxErr(ctx); err != nil {
 		return err
 	}
+	return c.quorumWrite(ctx, db, key, version.Siblings{c.newVersion(ctx, known, v, tombstone)})
+}
+
+// newVersion builds the version a write of v (or a delete) adds: its clock
+// descends from every version in known.
+func (c *Coordinator) newVersion(ctx context.Context, known version.Siblings, v Value, tombstone bool) version.Version {
 	ts := c.nextTimestamp()
 	nv := version.Version{
 		Clock:     known.Clock().Increment(c.actor(ctx, known, ts), ts),
@@ -77,7 +83,7 @@ func (c *Coordinator) write(ctx context.Context, db int, key []byte, known versi
 	if tombstone {
 		nv.ExpireAt, nv.Kind, nv.Value = 0, 0, nil
 	}
-	return c.quorumWrite(ctx, db, key, version.Siblings{nv})
+	return nv
 }
 
 type externalContextKey struct{}
@@ -136,11 +142,31 @@ func (c *Coordinator) Get(ctx context.Context, db int, key []byte) (Value, bool,
 // Set writes v as the key's new value, superseding every version this node
 // knows of (a blind write: Redis SET without options).
 func (c *Coordinator) Set(ctx context.Context, db int, key []byte, v Value) error {
-	sib, err := c.known(ctx, db, key)
-	if err != nil {
+	if err := c.checkDB(db); err != nil {
 		return err
 	}
-	return c.write(ctx, db, key, sib, v, false)
+	if err := ctxErr(ctx); err != nil {
+		return err
+	}
+	topo := c.topology()
+	if topo != nil && !c.planFor(topo, key).self {
+		sib, err := c.quorumRead(ctx, db, key)
+		if err != nil {
+			return err
+		}
+		return c.write(ctx, db, key, sib, v, false)
+	}
+	// A replica of the key: build the version from the local copy and store
+	// it in one locked step (one read), then send it to the other replicas.
+	var nv version.Siblings
+	_, err := c.store.Update(db, key, func(cur version.Siblings) (version.Siblings, error) {
+		nv = version.Siblings{c.newVersion(ctx, cur, v, false)}
+		return nv, nil
+	})
+	if nv == nil {
+		return err // nothing was built: the local read failed
+	}
+	return c.replicate(ctx, db, key, nv, err)
 }
 
 // Del deletes the key by writing a tombstone and reports whether a value was

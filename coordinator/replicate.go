@@ -100,8 +100,8 @@ func (c *Coordinator) topology() *Topology {
 // planFor computes the targets of key. A one-node ring (or a node that
 // knows of no ring yet) plans to itself alone.
 func (c *Coordinator) planFor(topo *Topology, key []byte) plan {
-	if topo == nil || topo.Table == nil || topo.Table.Len() == 0 {
-		return plan{targets: []string{c.cfg.NodeID}, hint: []string{""}, self: true, n: 1}
+	if topo == nil || topo.Table == nil || topo.Table.Len() == 0 || (topo.Table.Len() == 1 && topo.Table.Has(c.cfg.NodeID)) {
+		return c.selfPlan // shared and never modified: plans are read-only
 	}
 	slot := ring.Slot(key)
 	var buf [16]string
@@ -329,15 +329,33 @@ func (c *Coordinator) repair(ctx context.Context, db int, key []byte, merged ver
 // acknowledged. Replicas that have not answered yet keep going in the
 // background: a write is never cancelled half-way because its client left.
 func (c *Coordinator) quorumWrite(ctx context.Context, db int, key []byte, sib version.Siblings) error {
-	topo := c.topology()
-	if topo == nil {
+	return c.writeReplicas(ctx, db, key, sib, false, nil)
+}
+
+// replicate sends a version already stored here (with result localErr) to
+// the key's other targets and waits for W acknowledgements, counting the
+// local store's.
+func (c *Coordinator) replicate(ctx context.Context, db int, key []byte, sib version.Siblings, localErr error) error {
+	return c.writeReplicas(ctx, db, key, sib, true, localErr)
+}
+
+// writeReplicas is quorumWrite; with localDone, this node's own copy was
+// already written (with result localErr) and is not written again.
+func (c *Coordinator) writeReplicas(ctx context.Context, db int, key []byte, sib version.Siblings, localDone bool, localErr error) error {
+	local := func() error {
+		if localDone {
+			return localErr
+		}
 		_, err := c.store.Merge(db, key, sib)
 		return err
 	}
+	topo := c.topology()
+	if topo == nil {
+		return local()
+	}
 	p := c.planFor(topo, key)
 	if p.n == 1 && p.self && p.hint[0] == "" {
-		_, err := c.store.Merge(db, key, sib)
-		return err
+		return local()
 	}
 	_, w := c.Quorum(ctx)
 	w = min(w, p.n)
@@ -353,7 +371,14 @@ func (c *Coordinator) quorumWrite(ctx context.Context, db int, key []byte, sib v
 		}()
 	}
 	if p.self {
-		acks <- reply{node: c.cfg.NodeID, err: c.ServeWrite(ctx, db, key, sib, p.hintFor(c.cfg.NodeID))}
+		err := localErr
+		if !localDone {
+			_, err = c.store.Merge(db, key, sib)
+		}
+		if hint := p.hintFor(c.cfg.NodeID); err == nil && hint != "" {
+			err = c.putHint(hint, db, key, sib)
+		}
+		acks <- reply{node: c.cfg.NodeID, err: err}
 	}
 	for _, owner := range p.orphans {
 		c.keepHint(owner, db, key, sib)

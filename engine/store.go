@@ -251,10 +251,17 @@ func (s *Store) decode(db int, key, rec []byte) (version.Siblings, error) {
 // ErrInvalidSiblings; a stored record that does not decode is a *CorruptError
 // and is left untouched.
 func (s *Store) Merge(db int, key []byte, in version.Siblings) (version.Siblings, error) {
+	return s.Update(db, key, func(version.Siblings) (version.Siblings, error) { return in, nil })
+}
+
+// Update reads the stored siblings of key in db, calls fn with them (nil
+// when absent; fn must not keep or modify them), and merges what fn returns
+// as Merge would, all under the key's lock, so a write that depends on what
+// is stored costs one read. An error from fn is returned as is and nothing
+// is written. fn runs with the key locked: it must be quick and must not
+// call the Store.
+func (s *Store) Update(db int, key []byte, fn func(cur version.Siblings) (version.Siblings, error)) (version.Siblings, error) {
 	if err := s.checkDB(db); err != nil {
-		return nil, err
-	}
-	if err := checkSiblings(in); err != nil {
 		return nil, err
 	}
 	if !s.gate.enter() {
@@ -275,6 +282,13 @@ func (s *Store) Merge(db int, key []byte, in version.Siblings) (version.Siblings
 	}
 	old, err := s.decode(db, key, rec)
 	if err != nil {
+		return nil, err
+	}
+	in, err := fn(old)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkSiblings(in); err != nil {
 		return nil, err
 	}
 	merged := version.Merge(old, in)

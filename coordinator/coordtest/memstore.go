@@ -26,6 +26,8 @@ type MemStore struct {
 	FailGets, FailMerges int
 	Merges               int // count of Merge calls
 
+	slots map[string]uint16 // guarded by mu: SlotOf of each key seen, computed once
+
 	hints   []memHint // guarded by mu
 	hintSeq uint64    // guarded by mu
 }
@@ -66,12 +68,39 @@ func (m *MemStore) Merge(db int, key []byte, in version.Siblings) (version.Sibli
 	return clone(out), nil
 }
 
+// Update implements coordinator.Store.
+func (m *MemStore) Update(db int, key []byte, fn func(cur version.Siblings) (version.Siblings, error)) (version.Siblings, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.Merges++
+	if m.FailMerges > 0 {
+		m.FailMerges--
+		return nil, ErrInjected
+	}
+	k := memKey(db, key)
+	in, err := fn(clone(m.data[k]))
+	if err != nil {
+		return nil, err
+	}
+	out := version.Merge(m.data[k], clone(in))
+	m.data[k] = out
+	return clone(out), nil
+}
+
 // ScanSlot implements coordinator.Store.
 func (m *MemStore) ScanSlot(db int, slot uint16, after []byte, fn func(key []byte, sib version.Siblings) bool) error {
 	m.mu.Lock()
 	var keys []string
+	if m.slots == nil {
+		m.slots = map[string]uint16{}
+	}
 	for k := range m.data {
-		if int(k[0]) == db && m.SlotOf([]byte(k[1:])) == slot && (after == nil || bytes.Compare([]byte(k[1:]), after) > 0) {
+		sl, ok := m.slots[k]
+		if !ok {
+			sl = m.SlotOf([]byte(k[1:]))
+			m.slots[k] = sl
+		}
+		if int(k[0]) == db && sl == slot && (after == nil || bytes.Compare([]byte(k[1:]), after) > 0) {
 			keys = append(keys, k)
 		}
 	}
