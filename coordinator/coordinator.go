@@ -26,6 +26,8 @@ type Store interface {
 	Update(db int, key []byte, fn func(cur version.Siblings) (version.Siblings, error)) (version.Siblings, error)
 	// ScanSlot visits db's records in slot in key order after `after`, until fn returns false.
 	ScanSlot(db int, slot uint16, after []byte, fn func(key []byte, sib version.Siblings) bool) error
+	// ScanSlots visits db's records in slots from..to, in slot then key order, until fn returns false.
+	ScanSlots(db int, from, to uint16, fn func(slot uint16, key []byte, sib version.Siblings) bool) error
 	FlushDB(db int) error
 	FlushAll() error
 }

@@ -11,12 +11,12 @@ import (
 const numSlots = 16384
 
 // Scan visits the visible keys of db in the slots this node lists keys for
-// (those it is master of: see Topology.Master),
-// starting at cursor, and returns the cursor to continue from (0 when the
-// walk is complete). A cursor is a slot number: every call finishes the slots
-// it starts, so a key present for the whole walk is visited exactly once and
-// cursors stay valid across restarts and writes. It stops after the slot in
-// which at least count keys have been visited.
+// (those it is master of: see Topology.Master), starting at cursor, and
+// returns the cursor to continue from (0 when the walk is complete). A
+// cursor is a slot number: every call finishes the slots it starts, so a key
+// present for the whole walk is visited exactly once and cursors stay valid
+// across restarts and writes. It stops before the first slot with keys that
+// it reaches after visiting at least count keys.
 func (c *Coordinator) Scan(ctx context.Context, db int, cursor uint64, count int, fn func(key []byte, v Value)) (uint64, error) {
 	if err := c.checkDB(db); err != nil {
 		return 0, err
@@ -24,31 +24,48 @@ func (c *Coordinator) Scan(ctx context.Context, db int, cursor uint64, count int
 	if cursor >= numSlots {
 		return 0, nil
 	}
+	return c.walk(ctx, db, uint16(cursor), numSlots-1, count, func(_ uint16, key []byte, v Value) bool {
+		fn(key, v)
+		return true
+	})
+}
+
+// walk visits the visible keys of db in the listed slots from..to until fn
+// returns false, or until a new slot starts after count keys were visited;
+// it returns that slot (0 when it got to the end).
+func (c *Coordinator) walk(ctx context.Context, db int, from, to uint16, count int, fn func(slot uint16, key []byte, v Value) bool) (uint64, error) {
 	now := c.NowMillis()
-	seen := 0
 	topo := c.topology()
-	for slot := uint16(cursor); int(slot) < numSlots; slot++ {
-		if err := ctxErr(ctx); err != nil {
-			return 0, err
-		}
-		if !c.lists(topo, slot) {
-			continue
-		}
-		err := c.store.ScanSlot(db, slot, nil, func(key []byte, sib version.Siblings) bool {
-			if v, ok := visible(sib, now); ok {
-				fn(key, v)
-				seen++
+	seen, cur, listed := 0, -1, false
+	var next uint64
+	var cerr error
+	err := c.store.ScanSlots(db, from, to, func(slot uint16, key []byte, sib version.Siblings) bool {
+		if int(slot) != cur {
+			if seen >= count {
+				next = uint64(slot)
+				return false
 			}
+			if cerr = ctxErr(ctx); cerr != nil {
+				return false
+			}
+			cur, listed = int(slot), c.lists(topo, slot)
+		}
+		if !listed {
 			return true
-		})
-		if err != nil {
-			return 0, err
 		}
-		if seen >= count && int(slot)+1 < numSlots {
-			return uint64(slot) + 1, nil
+		if v, ok := visible(sib, now); ok {
+			seen++
+			return fn(slot, key, v)
 		}
+		return true
+	})
+	if err == nil {
+		err = cerr
 	}
-	return 0, nil
+	if err != nil {
+		return 0, err
+	}
+	return next, nil
 }
 
 // DBSize counts the visible keys of db.
@@ -58,38 +75,20 @@ func (c *Coordinator) DBSize(ctx context.Context, db int) (int64, error) {
 	return n, err
 }
 
-// RandomKey returns a visible key of db chosen at random, or false when db is
-// empty. It starts at a random slot and takes the first key found.
+// RandomKey returns a visible key of db, or false when db is empty: the
+// first key at or after a random slot.
 func (c *Coordinator) RandomKey(ctx context.Context, db int) ([]byte, bool, error) {
 	if err := c.checkDB(db); err != nil {
 		return nil, false, err
 	}
-	now := c.NowMillis()
-	start := rand.IntN(numSlots)
-	topo := c.topology()
-	for i := 0; i < numSlots; i++ {
-		if err := ctxErr(ctx); err != nil {
-			return nil, false, err
-		}
-		slot := uint16((start + i) % numSlots)
-		if !c.lists(topo, slot) {
-			continue
-		}
-		var keys [][]byte
-		err := c.store.ScanSlot(db, slot, nil, func(key []byte, sib version.Siblings) bool {
-			if _, ok := visible(sib, now); ok {
-				keys = append(keys, key)
-			}
-			return true
-		})
-		if err != nil {
-			return nil, false, err
-		}
-		if len(keys) > 0 {
-			return keys[rand.IntN(len(keys))], true, nil
-		}
+	start := uint16(rand.IntN(numSlots))
+	var found []byte
+	take := func(_ uint16, key []byte, _ Value) bool { found = key; return false }
+	if _, err := c.walk(ctx, db, start, numSlots-1, int(^uint(0)>>1), take); err != nil || found != nil || start == 0 {
+		return found, found != nil, err
 	}
-	return nil, false, nil
+	_, err := c.walk(ctx, db, 0, start-1, int(^uint(0)>>1), take)
+	return found, found != nil, err
 }
 
 // KeysInSlot returns up to count visible keys of db stored in slot.

@@ -94,7 +94,8 @@ var keyScripts = []script{
 		// The cursor is a slot: the test store puts a key in slot len(key).
 		{"~SCAN 0 COUNT 1", "*2\r\n$1\r\n2\r\n*1\r\n$1\r\na\r\n"},
 		{"~SCAN 2 COUNT 1", "*2\r\n$1\r\n3\r\n*1\r\n$2\r\nbb\r\n"},
-		{"~SCAN 3 COUNT 2", "*2\r\n$1\r\n5\r\n*2\r\n$3\r\nccc\r\n$4\r\ndddd\r\n"},
+		// No slot with keys follows: the walk ends here (cursor 0).
+		{"~SCAN 3 COUNT 2", "*2\r\n$1\r\n0\r\n*2\r\n$3\r\nccc\r\n$4\r\ndddd\r\n"},
 		{"~SCAN 5 COUNT 2", "*2\r\n$1\r\n0\r\n*0\r\n"},
 		{"~SCAN 2 COUNT 1 MATCH x", "*2\r\n$1\r\n3\r\n*0\r\n"},
 		{"~SCAN 16384", "*2\r\n$1\r\n0\r\n*0\r\n"},

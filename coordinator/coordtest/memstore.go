@@ -118,6 +118,21 @@ func (m *MemStore) ScanSlot(db int, slot uint16, after []byte, fn func(key []byt
 	return nil
 }
 
+// ScanSlots implements coordinator.Store.
+func (m *MemStore) ScanSlots(db int, from, to uint16, fn func(slot uint16, key []byte, sib version.Siblings) bool) error {
+	for slot := int(from); slot <= int(to); slot++ {
+		stop := false
+		m.ScanSlot(db, uint16(slot), nil, func(k []byte, sib version.Siblings) bool {
+			stop = !fn(uint16(slot), k, sib)
+			return !stop
+		})
+		if stop {
+			break
+		}
+	}
+	return nil
+}
+
 // FlushDB implements coordinator.Store.
 func (m *MemStore) FlushDB(db int) error {
 	if db < 0 || db > 255 {
