@@ -4,6 +4,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -59,5 +60,24 @@ func TestConfigFileErrorsNameTheLine(t *testing.T) {
 	_, err := ParseArgs([]string{"--config", file}, io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "bad.conf:2: unknown keyword \"bogus\"") || !strings.Contains(err.Error(), "bad.conf:3: port") {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// TestStartFailureReportsTheError: a port in use is an error, not a panic.
+func TestStartFailureReportsTheError(t *testing.T) {
+	first := DefaultConfig()
+	first.Port = 0
+	first.DataDir = t.TempDir()
+	n, err := Start(first, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	second := DefaultConfig()
+	_, port, _ := strings.Cut(n.Addr(), ":")
+	second.Port, _ = strconv.Atoi(port)
+	second.DataDir = t.TempDir()
+	if _, err := Start(second, io.Discard); err == nil || !strings.Contains(err.Error(), "address already in use") {
+		t.Fatalf("second node on a used port: %v", err)
 	}
 }

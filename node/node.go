@@ -81,9 +81,12 @@ func StartWith(cfg Config, opts Options) (n *Node, err error) {
 		return nil, err
 	}
 	n = &Node{cfg: cfg, serveErr: make(chan error, 1)}
+	// The error returns below set n to nil: close what was opened through a
+	// copy of the pointer.
+	opened := n
 	defer func() {
 		if err != nil {
-			n.Close()
+			opened.Close()
 		}
 	}()
 	out := stderr
