@@ -15,71 +15,18 @@
 #   GOMAXPROCS     passed through to the ringstore nodes (default: unset)
 #   RINGSTORE_BIN  benchmark this binary instead of building ./cmd/ringstore
 set -euo pipefail
+source "$(dirname "$0")/lib.sh"
 
 n=${BENCH_N:-200000}
 rounds=${BENCH_ROUNDS:-3}
-root=$(cd "$(dirname "$0")/.." && pwd)
 
 for tool in redis-server redis-cli redis-benchmark; do
 	command -v "$tool" >/dev/null || { echo "bench: $tool not found (apt-get install redis-server redis-tools)" >&2; exit 1; }
 done
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/ringstore-cluster-bench.XXXXXX")
-pids=()
-cleanup() {
-	local pid
-	for pid in "${pids[@]}"; do
-		kill -TERM "$pid" 2>/dev/null || true
-	done
-	for pid in "${pids[@]}"; do
-		for _ in $(seq 100); do
-			kill -0 "$pid" 2>/dev/null || break
-			sleep 0.1
-		done
-		kill -KILL "$pid" 2>/dev/null || true
-		wait "$pid" 2>/dev/null || true
-	done
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+bench_tmp ringstore-cluster-bench
 
-# free_port prints a loopback port that nobody answers on and that this
-# script has not handed out yet. A start that loses a race for it fails its
-# readiness check and is retried on other ports.
-used_ports=" "
-free_port() {
-	local p
-	while :; do
-		p=$((20000 + RANDOM % 40000))
-		[[ $used_ports == *" $p "* ]] && continue
-		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-			used_ports+="$p "
-			echo "$p"
-			return
-		fi
-	done
-}
-
-# wait_ready PORT PID: poll PING until PONG (0), or fail (1) if PID exits or
-# 30 s pass.
-wait_ready() {
-	local port=$1 pid=$2
-	for _ in $(seq 600); do
-		[[ $(redis-cli -p "$port" ping 2>/dev/null) == PONG ]] && return 0
-		kill -0 "$pid" 2>/dev/null || return 1
-		sleep 0.05
-	done
-	return 1
-}
-
-if [[ -n ${RINGSTORE_BIN:-} ]]; then
-	bin=$RINGSTORE_BIN
-else
-	echo "building ./cmd/ringstore ..."
-	(cd "$root" && go build -o "$tmp/ringstore" ./cmd/ringstore)
-	bin=$tmp/ringstore
-fi
+build_bin
 
 # start_node I [JOIN]: start ringstore node I (RESP, gossip and peer ports
 # free), joining gossip address JOIN if given; sets port[I] and gossip[I].
@@ -109,43 +56,14 @@ start_node() {
 	exit 1
 }
 
-# wait_converged: until a write through every node reads back through every
-# node (membership has spread), or fail after 30 s.
-wait_converged() {
-	local token i j ok
-	for _ in $(seq 300); do
-		token=$RANDOM$RANDOM
-		ok=1
-		for i in 1 2 3; do
-			[[ $(redis-cli -p "${port[i]}" set "bench:converge:$i" "$token" 2>/dev/null) == OK ]] || ok=0
-		done
-		if ((ok)); then
-			for i in 1 2 3; do
-				for j in 1 2 3; do
-					[[ $(redis-cli -p "${port[j]}" get "bench:converge:$i" 2>/dev/null) == "$token" ]] || ok=0
-				done
-			done
-		fi
-		((ok)) && return
-		sleep 0.1
-	done
-	echo "bench: the 3 nodes did not converge within 30 s; node logs:" >&2
-	tail -n 20 "$tmp"/node*.log >&2
-	exit 1
-}
-
 start_node 1
 start_node 2 "127.0.0.1:${gossip[1]}"
 start_node 3 "127.0.0.1:${gossip[1]}"
 wait_converged
 rs_port=${port[1]}
 
-redis_port=$(free_port)
-mkdir -p "$tmp/redis-data"
-redis-server --port "$redis_port" --bind 127.0.0.1 --dir "$tmp/redis-data" --save '' \
-	--appendonly yes --appendfsync everysec --daemonize no >"$tmp/redis.log" 2>&1 &
-pids+=($!)
-wait_ready "$redis_port" "$!" || { echo "bench: redis-server did not start:" >&2; cat "$tmp/redis.log" >&2; exit 1; }
+start_redis
+wait_ready "$redis_port" "$redis_pid" || { echo "bench: redis-server did not start:" >&2; cat "$tmp/redis.log" >&2; exit 1; }
 
 common=(-t set,get -n "$n" -r 100000 -d 100 -c 50 --csv)
 redis_version=$(redis-server --version | sed -n 's/.*v=\([^ ]*\).*/\1/p')
@@ -175,28 +93,7 @@ run() { # run SERVER PORT PIPELINE
 	fi
 }
 
-for round in $(seq "$rounds"); do
-	for p in 1 16; do
-		# Alternate which server goes first, so that drift (page cache, CPU
-		# frequency, compactions) does not favour one of them.
-		if ((round % 2)); then
-			run ringstore "$rs_port" "$p"
-			run redis "$redis_port" "$p"
-		else
-			run redis "$redis_port" "$p"
-			run ringstore "$rs_port" "$p"
-		fi
-		printf 'round %d/%d, -P %-2d done\n' "$round" "$rounds" "$p"
-	done
-done
-
-# stats FILE prints "median min max" of the numbers in FILE, with %s
-# precision given by FMT (default %.0f).
-stats() {
-	sort -g "$1" | awk -v fmt="${2:-%.0f}" '{ v[NR] = $1 } END {
-		m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
-		printf fmt " " fmt " " fmt "\n", m, v[1], v[NR] }'
-}
+run_rounds
 
 echo
 echo "rps: median (min..max) of the rounds; p50/p99 in ms: median of the rounds"

@@ -20,76 +20,24 @@
 #   GOMAXPROCS          passed through to the ringstore nodes (default: unset)
 #   RINGSTORE_BIN       benchmark this binary instead of building ./cmd/ringstore
 set -euo pipefail
+source "$(dirname "$0")/lib.sh"
 
 slice_n=${BENCH_SLICE_N:-20000}
 slices=${BENCH_SLICES:-4}
 pipeline=${BENCH_P:-1}
 kill_after=${BENCH_KILL_AFTER:-0.5}
 hint_timeout=${BENCH_HINT_TIMEOUT:-60}
-root=$(cd "$(dirname "$0")/.." && pwd)
 
 for tool in redis-cli redis-benchmark; do
 	command -v "$tool" >/dev/null || { echo "bench: $tool not found (apt-get install redis-tools)" >&2; exit 1; }
 done
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/ringstore-failover.XXXXXX")
-pids=()
-cleanup() {
-	local pid
-	for pid in "${pids[@]}"; do
-		kill -TERM "$pid" 2>/dev/null || true
-	done
-	for pid in "${pids[@]}"; do
-		for _ in $(seq 100); do
-			kill -0 "$pid" 2>/dev/null || break
-			sleep 0.1
-		done
-		kill -KILL "$pid" 2>/dev/null || true
-		wait "$pid" 2>/dev/null || true
-	done
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-# free_port prints a loopback port that nobody answers on and that this
-# script has not handed out yet.
-used_ports=" "
-free_port() {
-	local p
-	while :; do
-		p=$((20000 + RANDOM % 40000))
-		[[ $used_ports == *" $p "* ]] && continue
-		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-			used_ports+="$p "
-			echo "$p"
-			return
-		fi
-	done
-}
-
-# wait_ready PORT PID: poll PING until PONG (0), or fail (1) if PID exits or
-# 30 s pass.
-wait_ready() {
-	local port=$1 pid=$2
-	for _ in $(seq 600); do
-		[[ $(redis-cli -p "$port" ping 2>/dev/null) == PONG ]] && return 0
-		kill -0 "$pid" 2>/dev/null || return 1
-		sleep 0.05
-	done
-	return 1
-}
+bench_tmp ringstore-failover
 
 now() { date +%s.%N; }
 since() { awk -v a="$1" -v b="${2:-$(now)}" 'BEGIN { printf "%.2f", b - a }'; }
 
-if [[ -n ${RINGSTORE_BIN:-} ]]; then
-	bin=$RINGSTORE_BIN
-else
-	echo "building ./cmd/ringstore ..."
-	(cd "$root" && go build -o "$tmp/ringstore" ./cmd/ringstore)
-	bin=$tmp/ringstore
-fi
+build_bin
 
 # Node I listens on port[I] (RESP), gossip[I] and peer[I]; node_pid[I] is its
 # current process. run_node I starts it with the same flags every time, so a
@@ -120,31 +68,6 @@ start_node() {
 	done
 	echo "bench: node $i did not start; its log:" >&2
 	cat "$tmp/node$i.log" >&2
-	exit 1
-}
-
-# wait_converged: until a write through every node reads back through every
-# node, or fail after 30 s.
-wait_converged() {
-	local token i j ok
-	for _ in $(seq 300); do
-		token=$RANDOM$RANDOM
-		ok=1
-		for i in 1 2 3; do
-			[[ $(redis-cli -p "${port[i]}" set "bench:converge:$i" "$token" 2>/dev/null) == OK ]] || ok=0
-		done
-		if ((ok)); then
-			for i in 1 2 3; do
-				for j in 1 2 3; do
-					[[ $(redis-cli -p "${port[j]}" get "bench:converge:$i" 2>/dev/null) == "$token" ]] || ok=0
-				done
-			done
-		fi
-		((ok)) && return
-		sleep 0.1
-	done
-	echo "bench: the 3 nodes did not converge within 30 s; node logs:" >&2
-	tail -n 20 "$tmp"/node*.log >&2
 	exit 1
 }
 

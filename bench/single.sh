@@ -12,88 +12,41 @@
 #   GOMAXPROCS     passed through to ringstore (default: unset, Go uses all cores)
 #   RINGSTORE_BIN  benchmark this binary instead of building ./cmd/ringstore
 set -euo pipefail
+source "$(dirname "$0")/lib.sh"
 
 n=${BENCH_N:-200000}
 rounds=${BENCH_ROUNDS:-3}
-root=$(cd "$(dirname "$0")/.." && pwd)
 
 for tool in redis-server redis-cli redis-benchmark; do
 	command -v "$tool" >/dev/null || { echo "bench: $tool not found (apt-get install redis-server redis-tools)" >&2; exit 1; }
 done
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/ringstore-bench.XXXXXX")
-pids=()
-cleanup() {
-	local pid
-	for pid in "${pids[@]}"; do
-		kill -TERM "$pid" 2>/dev/null || true
-	done
-	for pid in "${pids[@]}"; do
-		for _ in $(seq 100); do
-			kill -0 "$pid" 2>/dev/null || break
-			sleep 0.1
-		done
-		kill -KILL "$pid" 2>/dev/null || true
-		wait "$pid" 2>/dev/null || true
-	done
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+bench_tmp ringstore-bench
 
-# free_port prints a loopback port nobody answers on (a start that loses the
-# race fails its readiness check and is reported).
-free_port() {
-	local p
-	while :; do
-		p=$((20000 + RANDOM % 40000))
-		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-			echo "$p"
-			return
-		fi
-	done
-}
-
-# wait_ready PORT PID NAME LOG: poll PING until PONG, or fail if PID exits.
-wait_ready() {
-	local port=$1 pid=$2 name=$3 log=$4
-	for _ in $(seq 600); do
-		if [[ $(redis-cli -p "$port" ping 2>/dev/null) == PONG ]]; then
-			return
-		fi
-		if ! kill -0 "$pid" 2>/dev/null; then
-			echo "bench: $name exited during start-up; its log:" >&2
-			cat "$log" >&2
-			exit 1
-		fi
-		sleep 0.05
-	done
-	echo "bench: $name did not answer PING on port $port within 30s; its log:" >&2
+# wait_up PORT PID NAME LOG: wait_ready, or exit saying why, with the log.
+wait_up() {
+	local port=$1 pid=$2 name=$3 log=$4 rc=0
+	wait_ready "$port" "$pid" || rc=$?
+	case $rc in
+	0) return ;;
+	1) echo "bench: $name exited during start-up; its log:" >&2 ;;
+	*) echo "bench: $name did not answer PING on port $port within 30s; its log:" >&2 ;;
+	esac
 	cat "$log" >&2
 	exit 1
 }
 
-if [[ -n ${RINGSTORE_BIN:-} ]]; then
-	bin=$RINGSTORE_BIN
-else
-	echo "building ./cmd/ringstore ..."
-	(cd "$root" && go build -o "$tmp/ringstore" ./cmd/ringstore)
-	bin=$tmp/ringstore
-fi
+build_bin
 
 rs_port=$(free_port)
 mkdir -p "$tmp/ringstore-data"
 "$bin" --bind 127.0.0.1 --port "$rs_port" --data-dir "$tmp/ringstore-data" --fsync everysec \
 	>"$tmp/ringstore.log" 2>&1 &
 pids+=($!)
-wait_ready "$rs_port" "$!" ringstore "$tmp/ringstore.log"
+wait_up "$rs_port" "$!" ringstore "$tmp/ringstore.log"
 
-redis_port=$(free_port)
-mkdir -p "$tmp/redis-data"
-redis-server --port "$redis_port" --bind 127.0.0.1 --dir "$tmp/redis-data" --save '' \
-	--appendonly yes --appendfsync everysec --daemonize no >"$tmp/redis.log" 2>&1 &
-pids+=($!)
-wait_ready "$redis_port" "$!" redis-server "$tmp/redis.log"
+start_redis
+wait_up "$redis_port" "$redis_pid" redis-server "$tmp/redis.log"
 
 common=(-t set,get -n "$n" -r 100000 -d 100 -c 50 --csv)
 redis_version=$(redis-server --version | sed -n 's/.*v=\([^ ]*\).*/\1/p')
@@ -119,27 +72,7 @@ run() { # run SERVER PORT PIPELINE
 	fi
 }
 
-for round in $(seq "$rounds"); do
-	for p in 1 16; do
-		# Alternate which server goes first, so that drift (page cache, CPU
-		# frequency, compactions) does not favour one of them.
-		if ((round % 2)); then
-			run ringstore "$rs_port" "$p"
-			run redis "$redis_port" "$p"
-		else
-			run redis "$redis_port" "$p"
-			run ringstore "$rs_port" "$p"
-		fi
-		printf 'round %d/%d, -P %-2d done\n' "$round" "$rounds" "$p"
-	done
-done
-
-# stats FILE prints "median min max" of the numbers in FILE.
-stats() {
-	sort -g "$1" | awk '{ v[NR] = $1 } END {
-		m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
-		printf "%.0f %.0f %.0f\n", m, v[1], v[NR] }'
-}
+run_rounds
 
 echo
 printf '%-8s  %-32s  %-32s  %6s  %s\n' test "ringstore rps median (min..max)" "redis rps median (min..max)" ratio target

@@ -23,36 +23,18 @@
 #   GOMAXPROCS      passed through to the nodes (default unset: all cores)
 #   RINGSTORE_BIN   benchmark this binary instead of building ./cmd/ringstore
 set -euo pipefail
+source "$(dirname "$0")/lib.sh"
 
 n=${BENCH_N:-100000}
 rounds=${BENCH_ROUNDS:-3}
 clients=${BENCH_CLIENTS:-50}
 replicas=${BENCH_REPLICAS:-3}
-root=$(cd "$(dirname "$0")/.." && pwd)
 
 for tool in redis-cli redis-benchmark; do
 	command -v "$tool" >/dev/null || { echo "smart.sh: $tool not found (apt-get install redis-tools)" >&2; exit 1; }
 done
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/ringstore-smart.XXXXXX")
-pids=()
-cleanup() {
-	local pid
-	for pid in "${pids[@]}"; do
-		kill -TERM "$pid" 2>/dev/null || true
-	done
-	for pid in "${pids[@]}"; do
-		for _ in $(seq 100); do
-			kill -0 "$pid" 2>/dev/null || break
-			sleep 0.1
-		done
-		kill -KILL "$pid" 2>/dev/null || true
-		wait "$pid" 2>/dev/null || true
-	done
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+bench_tmp ringstore-smart
 
 # tcp_free PORT: nothing accepts TCP connections on PORT.
 tcp_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
@@ -73,27 +55,18 @@ pick_port() {
 	done
 }
 
-# wait_ready PORT PID LOG: poll PING until PONG. Returns 1 if PID exits
-# first (a port taken between pick_port and the bind, for instance).
-wait_ready() {
-	local port=$1 pid=$2 log=$3
-	for _ in $(seq 600); do
-		[[ $(redis-cli -p "$port" ping 2>/dev/null) == PONG ]] && return 0
-		kill -0 "$pid" 2>/dev/null || return 1
-		sleep 0.05
-	done
+# wait_node PORT PID LOG: wait_ready; returns 1 if PID exits first (a port
+# taken between pick_port and the bind, for instance), exits after 30 s.
+wait_node() {
+	local port=$1 pid=$2 log=$3 rc=0
+	wait_ready "$port" "$pid" || rc=$?
+	((rc != 2)) && return "$rc"
 	echo "smart.sh: no PONG on port $port within 30s; its log:" >&2
 	cat "$log" >&2
 	exit 1
 }
 
-if [[ -n ${RINGSTORE_BIN:-} ]]; then
-	bin=$RINGSTORE_BIN
-else
-	echo "building ./cmd/ringstore ..."
-	(cd "$root" && go build -o "$tmp/ringstore" ./cmd/ringstore)
-	bin=$tmp/ringstore
-fi
+build_bin
 
 # start_node I: start node I (1-based; 2 and 3 join node 1) on fresh ports,
 # trying other ports if it exits during start-up.
@@ -111,7 +84,7 @@ start_node() {
 		((i > 1)) && args+=(--join "127.0.0.1:${gossip[0]}")
 		"$bin" "${args[@]}" >"$tmp/node$i.log" 2>&1 &
 		pids+=($!)
-		if wait_ready "$port" "$!" "$tmp/node$i.log"; then
+		if wait_node "$port" "$!" "$tmp/node$i.log"; then
 			ports+=("$port") gossip+=("$gport")
 			return
 		fi
