@@ -85,3 +85,19 @@ func TestSloppyQuorumUsesStandIn(t *testing.T) {
 }
 
 func peerFor(tc *testCluster, i int) peer { return peer{tc.nodes[i]} }
+
+// TestStaleDownViewStillWrites: this node believes a peer is down (its view
+// lags, e.g. just after a pause or restart) though the peer answers. With
+// no stand-in available the peer is tried anyway, so the write reaches its
+// quorum instead of failing.
+func TestStaleDownViewStillWrites(t *testing.T) {
+	ctx := context.Background()
+	tc := newTestCluster(t, 3, 13)
+	tc.setDown(tc.ids[1], tc.ids[2])
+	if err := tc.nodes[0].Set(coordinator.WithQuorum(ctx, 3, 3), 0, []byte("k"), str("v")); err != nil {
+		t.Fatalf("write with a stale view of two reachable peers: %v", err)
+	}
+	if v, ok, err := tc.nodes[0].Get(coordinator.WithQuorum(ctx, 3, 3), 0, []byte("k")); err != nil || !ok || string(v.Data) != "v" {
+		t.Fatalf("read with a stale view: %q %v %v", v.Data, ok, err)
+	}
+}

@@ -84,7 +84,6 @@ func (c *Coordinator) N() int { return c.cfg.N }
 type plan struct {
 	targets []string
 	hint    []string
-	orphans []string // preference-list nodes that are down with no healthy stand-in: the coordinator keeps their hints
 	self    bool     // this node is one of the targets
 	n       int      // replication factor for this ring size
 }
@@ -129,7 +128,14 @@ func (c *Coordinator) planFor(topo *Topology, key []byte) plan {
 			missing = missing[1:]
 		}
 	}
-	p.orphans = missing
+	// Preference-list nodes still without a stand-in are tried anyway, last:
+	// this node's view may be stale (a peer it reported unreachable a moment
+	// ago, or its own view just after a pause or restart), and a call to a
+	// node that really is down fails fast and leaves a hint for it.
+	for _, node := range missing {
+		p.targets = append(p.targets, node)
+		p.hint = append(p.hint, "")
+	}
 	for _, node := range p.targets {
 		if node == c.cfg.NodeID {
 			p.self = true
@@ -379,9 +385,6 @@ func (c *Coordinator) writeReplicas(ctx context.Context, db int, key []byte, sib
 			err = c.putHint(hint, db, key, sib)
 		}
 		acks <- reply{node: c.cfg.NodeID, err: err}
-	}
-	for _, owner := range p.orphans {
-		c.keepHint(owner, db, key, sib)
 	}
 	ok, failed := 0, 0
 	var last error
