@@ -84,8 +84,8 @@ func (c *Coordinator) N() int { return c.cfg.N }
 type plan struct {
 	targets []string
 	hint    []string
-	self    bool     // this node is one of the targets
-	n       int      // replication factor for this ring size
+	self    bool // this node is one of the targets
+	n       int  // replication factor for this ring size
 }
 
 // topology returns the current snapshot, or nil for a one-node ring.
