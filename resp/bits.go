@@ -99,14 +99,24 @@ func (srv *Server) cmdGetBit(ctx context.Context, s *Session, w *Writer, args []
 }
 
 // bitRange turns start and end indexes (bytes, or bits when inBits) into an
-// inclusive range of bits of a string of n bytes, with Redis's rules:
-// negative indexes count from the end, then both are clamped. empty is true
-// when nothing is left.
+// inclusive range of bits of a string of n bytes, with Redis's rules (see
+// clampRange). empty is true when nothing is left.
 func bitRange(start, end, n int64, inBits bool) (lo, hi int64, empty bool) {
 	total := n
 	if inBits {
 		total <<= 3
 	}
+	start, end, empty = clampRange(start, end, total)
+	if empty || inBits {
+		return start, end, empty
+	}
+	return start << 3, end<<3 + 7, false
+}
+
+// clampRange applies Redis's index rules for a sequence of total elements
+// (GETRANGE, BITCOUNT, BITPOS): negative indexes count from the end, then
+// both are clamped into [0, total-1]. empty is true when nothing is left.
+func clampRange(start, end, total int64) (lo, hi int64, empty bool) {
 	if start < 0 {
 		start += total
 	}
@@ -120,10 +130,7 @@ func bitRange(start, end, n int64, inBits bool) (lo, hi int64, empty bool) {
 	if start > end {
 		return 0, 0, true
 	}
-	if inBits {
-		return start, end, false
-	}
-	return start << 3, end<<3 + 7, false
+	return start, end, false
 }
 
 // unitArg parses the BYTE|BIT argument of BITCOUNT and BITPOS.

@@ -490,21 +490,12 @@ func (srv *Server) cmdGetRange(ctx context.Context, s *Session, w *Writer, args 
 		w.Bulk(nil)
 		return
 	}
-	if start < 0 {
-		start += n
-	}
-	if end < 0 {
-		end += n
-	}
-	start, end = max(start, 0), max(end, 0)
-	if end >= n {
-		end = n - 1
-	}
-	if start > end || n == 0 {
+	lo, hi, empty := clampRange(start, end, n)
+	if empty {
 		w.Bulk(nil)
 		return
 	}
-	w.Bulk(v.Data[start : end+1])
+	w.Bulk(v.Data[lo : hi+1])
 }
 
 // cmdSetRange is SETRANGE key offset value: it pads with zero bytes up to
