@@ -35,10 +35,10 @@ start_node() {
 	local i=$1 join=${2:-} attempt pid
 	mkdir -p "$tmp/node$i"
 	for attempt in 1 2 3; do
-		port[i]=$(free_port)
-		gossip[i]=$(free_port)
+		free_port "port[i]"
+		free_port "gossip[i]"
 		local peer
-		peer=$(free_port)
+		free_port peer
 		local args=(--bind 127.0.0.1 --port "${port[i]}" --gossip-port "${gossip[i]}" --peer-port "$peer"
 			--data-dir "$tmp/node$i" --gossip-profile local --fsync everysec --n 3 --r 2 --w 2)
 		[[ -n $join ]] && args+=(--join "$join")

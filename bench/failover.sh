@@ -61,7 +61,7 @@ start_node() {
 	join[i]=${2:-}
 	mkdir -p "$tmp/node$i"
 	for attempt in 1 2 3; do
-		port[i]=$(free_port) gossip[i]=$(free_port) peer[i]=$(free_port)
+		free_port "port[i]"; free_port "gossip[i]"; free_port "peer[i]"
 		run_node "$i" && return
 		kill -KILL "${node_pid[i]}" 2>/dev/null || true
 		echo "bench: node $i did not start on ports ${port[i]}/${gossip[i]}/${peer[i]} (attempt $attempt)" >&2

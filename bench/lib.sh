@@ -48,9 +48,12 @@ build_bin() {
 	fi
 }
 
-# free_port prints a loopback port that nobody answers on and that this
-# script has not handed out yet. A start that loses a race for it fails its
-# readiness check (and is reported or retried by the caller).
+# free_port VAR: set VAR to a loopback port that nobody answers on and that
+# this script has not handed out yet. It assigns instead of printing so that
+# it runs in the script's own shell: a $(free_port) subshell would forget the
+# ports it handed out and could give one twice. A start that loses a race for
+# the port fails its readiness check (and is reported or retried by the
+# caller).
 used_ports=" "
 free_port() {
 	local p
@@ -59,7 +62,7 @@ free_port() {
 		[[ $used_ports == *" $p "* ]] && continue
 		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
 			used_ports+="$p "
-			echo "$p"
+			printf -v "$1" '%s' "$p"
 			return
 		fi
 	done
@@ -81,7 +84,7 @@ wait_ready() {
 # on a free port with its data in $tmp/redis-data and its log in
 # $tmp/redis.log; sets redis_port and redis_pid. The caller waits for it.
 start_redis() {
-	redis_port=$(free_port)
+	free_port redis_port
 	mkdir -p "$tmp/redis-data"
 	redis-server --port "$redis_port" --bind 127.0.0.1 --dir "$tmp/redis-data" --save '' \
 		--appendonly yes --appendfsync everysec --daemonize no >"$tmp/redis.log" 2>&1 &

@@ -38,7 +38,7 @@ wait_up() {
 
 build_bin
 
-rs_port=$(free_port)
+free_port rs_port
 mkdir -p "$tmp/ringstore-data"
 "$bin" --bind 127.0.0.1 --port "$rs_port" --data-dir "$tmp/ringstore-data" --fsync everysec \
 	>"$tmp/ringstore.log" 2>&1 &
