@@ -119,3 +119,17 @@ func BenchmarkServeRingGetP16(b *testing.B) {
 func BenchmarkServeRingSetP16(b *testing.B) {
 	benchRing(b, "*3\r\n$3\r\nSET\r\n$16\r\nkey:%012d\r\n$100\r\n"+strings.Repeat("x", 100)+"\r\n")
 }
+
+// BenchmarkExecuteForwardedGet is the receiving side of a command another
+// node forwarded.
+func BenchmarkExecuteForwardedGet(b *testing.B) {
+	srv, s := benchServer(b)
+	var w Writer
+	srv.execute(context.Background(), s, &w, [][]byte{[]byte("SET"), []byte("key:000000000001"), []byte(strings.Repeat("x", 100))})
+	args := [][]byte{[]byte("GET"), []byte("key:000000000001")}
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		srv.ExecuteForwarded(ctx, 0, args)
+	}
+}
