@@ -71,6 +71,10 @@ type Session struct {
 
 	quorumR, quorumW int // QUORUM r w for this connection; 0 = the node default
 
+	// forwarded: the session runs one command another node forwarded
+	// (ExecuteForwarded), which route never forwards again.
+	forwarded bool
+
 	lastCmd    atomic.Pointer[command]
 	lastActive atomic.Int64 // Server.nanotime of the last command (set by handle)
 	commands   atomic.Int64 // commands run on this connection

@@ -2,22 +2,25 @@ package resp
 
 import "context"
 
-type forwardedKey struct{}
-
-// isForwarded reports whether ctx carries a command another node forwarded
-// here; such a command runs here whatever the routing says, so that two
-// nodes with different views of the ring can never bounce it between them.
-func isForwarded(ctx context.Context) bool {
-	_, ok := ctx.Value(forwardedKey{}).(struct{})
-	return ok
+// forwardedCall is what ExecuteForwarded needs, allocated at once: a
+// session, and a Writer whose first buffer is inline, enough for the
+// status, integer and small bulk replies most forwarded commands get.
+type forwardedCall struct {
+	s   Session
+	w   Writer
+	buf [256]byte
 }
 
 // ExecuteForwarded runs a command another node forwarded (a client of that
-// node sent it, with db selected) and returns its raw RESP reply. The
-// forwarding node already authenticated the client.
+// node sent it, with db selected) and returns its raw RESP reply, which the
+// caller owns. The forwarding node already authenticated the client.
+//
+// The command runs here whatever the routing says (Session.forwarded), so
+// that two nodes with different views of the ring can never bounce it
+// between them.
 func (srv *Server) ExecuteForwarded(ctx context.Context, db int, args [][]byte) []byte {
-	s := &Session{DB: db, Authed: true, Addr: "peer"}
-	var w Writer
-	srv.execute(context.WithValue(ctx, forwardedKey{}, struct{}{}), s, &w, args)
-	return w.Bytes()
+	fc := &forwardedCall{s: Session{DB: db, Authed: true, Addr: "peer", forwarded: true}}
+	fc.w.b = fc.buf[:0]
+	srv.execute(ctx, &fc.s, &fc.w, args)
+	return fc.w.Bytes()
 }

@@ -13,18 +13,102 @@ import (
 // and flushes the replies only after the whole batch it read, so a quorum
 // wait per command would serialise a redis-benchmark -P 16 pipeline behind
 // sixteen round trips to the replicas. Instead the handler takes the whole
-// batch (ReadPipeline), starts each keyed command in its own goroutine with
-// its own reply Writer, and writes the replies in request order.
+// batch (ReadPipeline), hands each keyed command to a worker of the
+// server's pool with its own reply Writer, and writes the replies in
+// request order.
 //
 // Order is kept where a client can see it: a command waits for the commands
 // before it that touch one of its keys (per-key order, so SET k; INCR k; GET
 // k behaves as in Redis), and a command that is not a plain keyed data
 // command (SELECT, QUORUM, AUTH, CLIENT, FLUSHALL, ...) is a barrier: it
 // runs alone, after everything before it and before everything after it.
+// Both waits happen in the connection's goroutine, before the command is
+// handed over, so a worker never waits for anything but the command it
+// runs: workers cannot deadlock on each other, however few are free.
+//
+// Why a pool and not a goroutine per command: a command's quorum path
+// (coordinator, transport, store) is deep, and a fresh goroutine grows its
+// stack from 2 KiB by copying each time it doubles; in CPU profiles of a
+// ring under redis-benchmark -P 16 that stack growth was ~11% of the node.
+// A worker keeps its grown stack from one command to the next (the GC
+// halves an idle one's stack at most once per cycle, so it regrows at most
+// once rather than from scratch).
+
+// maxBatchWorkers bounds the pool. Each pipelined command in flight on the
+// node occupies one worker for its quorum round trip, so the bound is the
+// number of such commands the node runs at once: 2048 is 128 clients each
+// with a 16-deep pipeline (redis-benchmark -c 50 -P 16 keeps 800 in
+// flight). Past it, a connection waits for a free worker before handing
+// over its next command, which is back-pressure rather than a stall: a
+// busy worker always finishes (see above). Workers are started only when
+// none is idle, and idle ones cost little (their stacks shrink at GC), so
+// the bound is about the worst case, not the usual one.
+const maxBatchWorkers = 2048
+
+// workerPool runs batch items on long-lived goroutines. Its zero value has
+// no workers; init makes it usable, stop ends it.
+type workerPool struct {
+	jobs chan *batchItem // unbuffered: a send succeeds only into a worker
+	max  int
+
+	mu      sync.Mutex
+	started int  // guarded by mu
+	stopped bool // guarded by mu
+	wg      sync.WaitGroup
+}
+
+func (p *workerPool) init(max int) {
+	p.jobs = make(chan *batchItem)
+	p.max = max
+}
+
+// run hands it to an idle worker, or to a new one if none is idle and the
+// pool may grow, or else waits for a worker to become free.
+func (p *workerPool) run(it *batchItem) {
+	select {
+	case p.jobs <- it:
+		return
+	default:
+	}
+	p.mu.Lock()
+	grow := !p.stopped && p.started < p.max
+	if grow {
+		p.started++
+		p.wg.Add(1)
+	}
+	p.mu.Unlock()
+	if grow {
+		go p.work(it)
+		return
+	}
+	p.jobs <- it
+}
+
+func (p *workerPool) work(it *batchItem) {
+	defer p.wg.Done()
+	for ; it != nil; it = <-p.jobs {
+		it.srv.execute(it.ctx, it.sess, &it.w, it.args)
+		it.done.Done() // it belongs to its connection again from here
+	}
+}
+
+// stop ends the workers once they finished what they run. No run may
+// follow or overlap stop: Server.Close calls it after every connection's
+// goroutine (the only callers of run) has returned.
+func (p *workerPool) stop() {
+	p.mu.Lock()
+	if !p.stopped && p.jobs != nil {
+		p.stopped = true
+		close(p.jobs)
+	}
+	p.mu.Unlock()
+	p.wg.Wait()
+}
 
 // concurrentPipelines reports whether batches should run concurrently: only
 // when requests leave the node, since on a one-node ring every command is a
-// local store access and a goroutine per command costs more than it saves.
+// local store access and handing it to another goroutine costs more than it
+// saves.
 func (srv *Server) concurrentPipelines() bool {
 	topo := srv.coord.Topology()
 	return topo != nil && topo.Table != nil && topo.Table.Len() > 1
@@ -48,61 +132,90 @@ func keysOf(dst [][]byte, c *command, args [][]byte) [][]byte {
 	return dst
 }
 
+// batchItem is one command of a batch. The connection's goroutine owns it
+// except between workerPool.run and the worker's done.Done().
 type batchItem struct {
+	srv  *Server
+	ctx  context.Context
+	sess *Session
+	args [][]byte
 	w    Writer
-	done chan struct{}
 	keys [][]byte
+	// queued: handed to a worker and not yet waited for (done counts it).
+	queued bool
+	done   sync.WaitGroup
 }
 
-var batchPool = sync.Pool{New: func() any { return new([]batchItem) }}
+// maxKeptBatch is the longest batch whose items a connection keeps for the
+// next one.
+const maxKeptBatch = 1024
 
 // runBatch executes cmds (the current command and the rest of its
 // pipeline) and writes every reply to conn in order.
 func (srv *Server) runBatch(ctx context.Context, cs *connState, conn redcon.Conn, cmds []redcon.Command) {
 	sess := &cs.sess
-	itemsp := batchPool.Get().(*[]batchItem)
-	items := (*itemsp)[:0]
-	for range cmds {
-		items = append(items, batchItem{})
+	if cap(cs.items) < len(cmds) {
+		cs.items = make([]batchItem, len(cmds))
 	}
-	var wg sync.WaitGroup
+	// items must not move while workers hold pointers into it.
+	items := cs.items[:len(cmds)]
+	ran := 0
 	for i, cmd := range cmds {
 		it := &items[i]
-		c := srv.cmds.lookup(firstArg(cmd.Args))
+		it.w.Reset()
 		if sess.Quit {
 			break // Redis runs nothing the client sent after QUIT
 		}
+		ran = i + 1
+		c := srv.cmds.lookup(firstArg(cmd.Args))
 		if !batchable(c, cmd.Args) || !sess.Authed {
-			wg.Wait()
+			waitAll(items[:i])
 			srv.execute(ctx, sess, &it.w, cmd.Args)
 			continue
 		}
 		it.keys = keysOf(it.keys[:0], c, cmd.Args)
 		// Wait for earlier in-flight commands on the same keys.
 		for j := i - 1; j >= 0; j-- {
-			if items[j].done != nil && overlaps(items[j].keys, it.keys) {
-				<-items[j].done
+			if items[j].queued && overlaps(items[j].keys, it.keys) {
+				items[j].wait()
 			}
 		}
-		it.done = make(chan struct{})
-		wg.Add(1)
-		go func(args [][]byte) {
-			defer wg.Done()
-			defer close(it.done)
-			srv.execute(ctx, sess, &it.w, args)
-		}(cmd.Args)
+		it.srv, it.ctx, it.sess, it.args = srv, ctx, sess, cmd.Args
+		it.queued = true
+		it.done.Add(1)
+		srv.workers.run(it)
 	}
-	wg.Wait()
-	for i := range items {
-		if items[i].w.Len() > 0 {
-			conn.WriteRaw(items[i].w.Bytes())
+	waitAll(items[:ran])
+	for i := range items[:ran] {
+		it := &items[i]
+		if it.w.Len() > 0 {
+			conn.WriteRaw(it.w.Bytes())
 		}
-		items[i] = batchItem{}
+		if cap(it.w.b) > maxKeptReply {
+			it.w.b = nil
+		}
+		clear(it.keys) // keep the slice, not the client's bytes
+		it.ctx, it.sess, it.args = nil, nil, nil
 	}
-	*itemsp = items[:0]
-	batchPool.Put(itemsp)
+	if cap(cs.items) > maxKeptBatch {
+		cs.items = nil
+	}
 	if sess.Quit {
 		conn.Close()
+	}
+}
+
+// wait waits for a queued item to finish.
+func (it *batchItem) wait() {
+	it.done.Wait()
+	it.queued = false
+}
+
+func waitAll(items []batchItem) {
+	for i := range items {
+		if items[i].queued {
+			items[i].wait()
+		}
 	}
 }
 

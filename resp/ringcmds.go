@@ -219,7 +219,7 @@ func (srv *Server) redirect(w *Writer, key []byte) bool {
 // back to running the command here, which the quorum logic allows from any
 // node: availability first, as Dynamo would.
 func (srv *Server) route(ctx context.Context, c *command, s *Session, w *Writer, args [][]byte) bool {
-	if c.firstKey <= 0 || c.firstKey >= len(args) || isForwarded(ctx) {
+	if c.firstKey <= 0 || c.firstKey >= len(args) || s.forwarded {
 		return false
 	}
 	rmw := c.rmw && (c.blind == nil || !c.blind(args))

@@ -121,6 +121,7 @@ type Server struct {
 	base      context.Context // cancelled by Close: aborts running commands
 	cancel    context.CancelFunc
 	deadlines deadlines
+	workers   workerPool // runs pipelined commands on a ring (pipeline.go)
 	stats     serverStats
 	keyspace  keyspaceCache
 
@@ -138,10 +139,15 @@ type Server struct {
 type connState struct {
 	sess Session
 	// w collects each command's reply before it is copied to the
-	// connection. Commands of a pipeline could each get their own Writer
-	// and run concurrently; see handle.
+	// connection. runBatch gives each command of a concurrent batch its
+	// own (in items).
 	w Writer
 	g *guardConn // the connection, for resetIdleDeadlines
+
+	// batch and items are runBatch's, kept so that a batch allocates
+	// nothing once the connection has run one as long.
+	batch []redcon.Command
+	items []batchItem
 }
 
 // NewServer returns a Server for coord. cfg must pass Validate.
@@ -181,6 +187,7 @@ func NewServer(cfg Config, coord *coordinator.Coordinator) (*Server, error) {
 	}
 	srv.base, srv.cancel = context.WithCancel(context.Background())
 	srv.deadlines.init(srv.base, srv.started, cfg.CommandTimeout)
+	srv.workers.init(maxBatchWorkers)
 	srv.keyspace.interval = keyspaceInterval
 	srv.cmds = srv.newTable()
 	return srv, nil
@@ -249,6 +256,7 @@ func (srv *Server) Close() error {
 		<-srv.serveDone
 	}
 	srv.wg.Wait()
+	srv.workers.stop()
 	srv.bg.Wait()
 	return err
 }
@@ -355,18 +363,20 @@ func (srv *Server) closeConn(conn redcon.Conn, err error) {
 // command of a pipelined batch in order, and flushes the replies after the
 // batch.
 //
-// To run a batch's commands concurrently (quorum waits overlap), this is
-// where it goes: take the rest of the batch with conn.ReadPipeline(), give
-// each command its own Writer and run execute for each in a goroutine
-// (commands of one connection may then overlap, so the Session fields they
-// change need care: SELECT, AUTH, QUIT and the like must act as barriers),
-// then WriteRaw the Writers in request order.
+// On a ring of more than one node, a command with more behind it in the
+// batch takes the rest of the batch (ReadPipeline) to runBatch, so that
+// their quorum waits overlap (pipeline.go).
 func (srv *Server) handle(conn redcon.Conn, cmd redcon.Command) {
 	cs := conn.Context().(*connState)
 	now := srv.nanotime()
 	cs.sess.lastActive.Store(now)
 	if len(conn.PeekPipeline()) > 0 && srv.concurrentPipelines() {
-		srv.runBatch(srv.deadlines.context(now), cs, conn, append([]redcon.Command{cmd}, conn.ReadPipeline()...))
+		cs.batch = append(append(cs.batch[:0], cmd), conn.ReadPipeline()...)
+		srv.runBatch(srv.deadlines.context(now), cs, conn, cs.batch)
+		clear(cs.batch) // hold no client bytes until the next batch
+		if cap(cs.batch) > maxKeptBatch {
+			cs.batch = nil
+		}
 		return
 	}
 	w := &cs.w
