@@ -7,6 +7,7 @@ import (
 	"hash/maphash"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ringstore/ringstore/version"
@@ -121,7 +122,8 @@ type Coordinator struct {
 	hlcMu sync.Mutex
 	hlc   version.HLC // guarded by hlcMu: the last timestamp issued
 
-	selfPlan plan // the plan of a one-node ring
+	selfPlan plan                      // the plan of a one-node ring
+	plans    atomic.Pointer[planCache] // plans of the latest topology seen
 
 	stats    Stats
 	bg       sync.WaitGroup // background replica calls and read repairs

@@ -96,17 +96,44 @@ func (c *Coordinator) topology() *Topology {
 	return c.cfg.Topology()
 }
 
-// planFor computes the targets of key. A one-node ring (or a node that
-// knows of no ring yet) plans to itself alone.
-func (c *Coordinator) planFor(topo *Topology, key []byte) plan {
+// planFor returns the targets of key. A one-node ring (or a node that
+// knows of no ring yet) plans to itself alone. Plans are read-only and
+// shared: each is computed once per (topology, slot) and then served from
+// the coordinator's plan cache, which belongs to one Topology value, so a
+// new snapshot never sees a plan made from an older one.
+func (c *Coordinator) planFor(topo *Topology, key []byte) *plan {
 	if topo == nil || topo.Table == nil || topo.Table.Len() == 0 || (topo.Table.Len() == 1 && topo.Table.Has(c.cfg.NodeID)) {
-		return c.selfPlan // shared and never modified: plans are read-only
+		return &c.selfPlan
 	}
 	slot := ring.Slot(key)
+	pc := c.plans.Load()
+	if pc == nil || pc.topo != topo {
+		pc = &planCache{topo: topo}
+		c.plans.Store(pc)
+	}
+	if p := pc.plans[slot].Load(); p != nil {
+		return p
+	}
+	p := c.computePlan(topo, slot)
+	pc.plans[slot].Store(p)
+	return p
+}
+
+// planCache holds the plans of one Topology, filled lazily slot by slot.
+// Two goroutines may compute the same slot's plan at once; both results are
+// equal, so either may win.
+type planCache struct {
+	topo  *Topology
+	plans [numSlots]atomic.Pointer[plan]
+}
+
+// computePlan walks slot's ring positions in topo: the first N nodes are
+// its preference list, and down ones among them get stand-ins from beyond.
+func (c *Coordinator) computePlan(topo *Topology, slot uint16) *plan {
 	var buf [16]string
 	walk := topo.Table.Walk(buf[:0], slot)
 	n := min(c.cfg.N, len(walk))
-	p := plan{n: n}
+	p := &plan{n: n}
 	// Preference-list nodes that are down, in order: each is replaced by the
 	// next healthy node beyond the preference list (sloppy quorum).
 	var missing []string
@@ -430,7 +457,7 @@ func (p *plan) hintFor(node string) string {
 // replicaWriteFailed records a replica that did not take a write: the write
 // is kept here as a hint for the node that should hold it, so it arrives when
 // that node is reachable again (it does not count toward W).
-func (c *Coordinator) replicaWriteFailed(p plan, rp reply, db int, key []byte, sib version.Siblings) {
+func (c *Coordinator) replicaWriteFailed(p *plan, rp reply, db int, key []byte, sib version.Siblings) {
 	c.stats.ReplicaFailed.Add(1)
 	if rp.node == c.cfg.NodeID {
 		return // our own store failed: nothing local can keep the hint
