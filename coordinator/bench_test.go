@@ -10,6 +10,7 @@ import (
 	"github.com/ringstore/ringstore/coordinator"
 	"github.com/ringstore/ringstore/coordinator/coordtest"
 	"github.com/ringstore/ringstore/ring"
+	"github.com/ringstore/ringstore/version"
 )
 
 // Benchmarks of one quorum request (N=3, R=W=2) over coordtest's in-memory
@@ -74,6 +75,73 @@ func benchKeys(b *testing.B, c *coordinator.Coordinator) [][]byte {
 		}
 	}
 	return keys
+}
+
+// instant is a Transport whose replicas answer at once, from the calling
+// goroutine, with what the local store holds (so reads need no repair):
+// the benchmark then measures the coordinator alone.
+type instant struct{ st *coordtest.MemStore }
+
+func (t *instant) SendRead(_ string, db int, key []byte, _ time.Time, to coordinator.Replies, i int) {
+	sib, err := t.st.Get(db, key)
+	to.Reply(i, sib, err)
+}
+
+func (t *instant) SendWrite(_ string, _ int, _ []byte, _ version.Siblings, _ string, _ time.Time, to coordinator.Replies, i int) {
+	to.Reply(i, nil, nil)
+}
+
+func (t *instant) Forward(context.Context, string, int, [][]byte) ([]byte, error) {
+	return nil, errors.New("no forwarding in benchmarks")
+}
+
+// newInstantCoordinator returns node 0 of a 3-node ring whose peers are
+// instant, and keys it is a replica of.
+func newInstantCoordinator(b *testing.B) (*coordinator.Coordinator, [][]byte) {
+	ref := newBenchCluster(b, 3)[0]
+	keys := benchKeys(b, ref)
+	topo := ref.Topology()
+	st := coordtest.NewMemStore(ring.Slot)
+	cfg := coordinator.DefaultConfig()
+	cfg.NodeID = ref.NodeID()
+	cfg.Transport = &instant{st}
+	cfg.Topology = func() *coordinator.Topology { return topo }
+	c, err := coordinator.New(cfg, st)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(c.Close)
+	return c, keys
+}
+
+// BenchmarkCoordinator is a quorum request's cost in the coordinator
+// itself: the replicas answer instantly and for free.
+func BenchmarkCoordinator(b *testing.B) {
+	ctx := context.Background()
+	val := coordinator.Value{Data: make([]byte, 100)}
+	b.Run("set", func(b *testing.B) {
+		c, keys := newInstantCoordinator(b)
+		b.ReportAllocs()
+		for i := 0; b.Loop(); i++ {
+			if err := c.Set(ctx, 0, keys[i%len(keys)], val); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("get", func(b *testing.B) {
+		c, keys := newInstantCoordinator(b)
+		for _, k := range keys {
+			if err := c.Set(ctx, 0, k, val); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportAllocs()
+		for i := 0; b.Loop(); i++ {
+			if _, _, err := c.Get(ctx, 0, keys[i%len(keys)]); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }
 
 func BenchmarkQuorum(b *testing.B) {

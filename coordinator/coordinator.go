@@ -124,6 +124,7 @@ type Coordinator struct {
 
 	selfPlan plan                      // the plan of a one-node ring
 	plans    atomic.Pointer[planCache] // plans of the latest topology seen
+	fanouts  sync.Pool                 // *fanout, recycled by their last user
 
 	stats    Stats
 	bg       sync.WaitGroup // background replica calls and read repairs
@@ -138,7 +139,7 @@ func New(cfg Config, store Store) (*Coordinator, error) {
 		return nil, err
 	}
 	c := &Coordinator{cfg: cfg, store: store, locks: newKeyLocks(), closing: make(chan struct{})}
-	c.selfPlan = plan{targets: []string{cfg.NodeID}, hint: []string{""}, self: true, n: 1}
+	c.selfPlan = plan{targets: []string{cfg.NodeID}, hint: []string{""}, self: true, selfIdx: 0, n: 1}
 	if cfg.Hints != nil && cfg.Transport != nil {
 		c.loops.Add(1)
 		go c.handoffLoop()
