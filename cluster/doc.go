@@ -7,8 +7,8 @@
 // A Transport is one node's client side of the peer protocol; a PeerServer is
 // its server side, listening on a dedicated peer port that never shares a
 // listener with the RESP port, so a Redis client connection can never run a
-// peer command. Transport implements coordinator.Transport (Read, Write,
-// Forward) and PeerServer calls a coordinator.PeerHandler.
+// peer command. Transport implements coordinator.Transport (SendRead,
+// SendWrite, Forward) and PeerServer calls a coordinator.PeerHandler.
 //
 // Calls are multiplexed: every request frame carries a request ID, so many
 // calls share one TCP connection, the server runs them concurrently, and
@@ -16,9 +16,13 @@
 // keeps a small pool of connections (TransportConfig.ConnsPerPeer), dialled
 // lazily. Each connection has one writer goroutine that sends everything
 // queued since its last write in one system call (group commit of frames) and
-// one reader goroutine that hands each reply to its waiting caller. A caller
-// waits for its reply or for its context, whichever comes first; a reply that
-// arrives after its caller gave up is dropped. The client's remaining time is
+// one reader goroutine that hands each reply to its caller. A synchronous
+// call (Call, Read, Write, Forward) waits for its reply or for its context,
+// whichever comes first. An asynchronous one (SendRead, SendWrite: the
+// coordinator's replica calls) has no goroutine waiting: the reader delivers
+// its answer to the caller's coordinator.Replies, and a per-connection timer
+// fails it when its deadline passes unanswered. A reply that arrives after
+// its caller gave up, or after its deadline, is dropped. The client's remaining time is
 // sent with the request: the server skips a request whose time ran out
 // while it waited for a worker, and runs Forward and registered ops under
 // that deadline (a Forward runs a whole command, fan-out included). Each

@@ -261,6 +261,120 @@ func (t *Transport) Ping(ctx context.Context, node string) error {
 	return err
 }
 
+// SendRead implements coordinator.Transport: it starts reading key in db
+// on node; the siblings (nil when absent), or the error, go to
+// to.Reply(i, ...), by deadline at the latest. key is not retained.
+func (t *Transport) SendRead(node string, db int, key []byte, deadline time.Time, to coordinator.Replies, i int) {
+	buf := t.getBuf()
+	*buf = appendReadReq((*buf)[:0], db, key)
+	t.start(node, OpRead, *buf, deadline, to, i)
+	t.putBuf(buf)
+}
+
+// SendWrite implements coordinator.Transport: it starts writing sib for key
+// in db on node, as Write does; the answer goes to to.Reply(i, nil, err), by
+// deadline at the latest. key and sib are not retained.
+func (t *Transport) SendWrite(node string, db int, key []byte, sib version.Siblings, hintFor string, deadline time.Time, to coordinator.Replies, i int) {
+	if len(hintFor) > maxIDLen {
+		t.stats.calls.Add(1)
+		t.stats.failed.Add(1)
+		to.Reply(i, nil, fmt.Errorf("cluster: write on %s: hint node ID of %d bytes is too long", node, len(hintFor)))
+		return
+	}
+	buf := t.getBuf()
+	*buf = appendWriteReq((*buf)[:0], db, key, hintFor, sib.AppendBinary)
+	t.start(node, OpWrite, *buf, deadline, to, i)
+	t.putBuf(buf)
+}
+
+// start sends an asynchronous call. Its answer is delivered by the
+// connection's reader, by the connection's deadline timer, or by whoever
+// fails the connection (complete), and here only if it cannot be sent.
+// Like Call, it retries once on a new connection a request that was never
+// sent.
+func (t *Transport) start(node string, op Op, payload []byte, deadline time.Time, to coordinator.Replies, i int) {
+	t.stats.calls.Add(1)
+	cl := t.calls.Get().(*call)
+	cl.to, cl.i, cl.op, cl.node = to, i, op, node
+	if len(payload) > t.cfg.MaxFrame {
+		t.complete(cl, result{err: fmt.Errorf("payload of %d bytes exceeds MaxFrame (%d)", len(payload), t.cfg.MaxFrame)})
+		return
+	}
+	for attempt := 0; ; attempt++ {
+		c, err := t.connBy(node, deadline)
+		if err != nil {
+			t.complete(cl, result{err: err})
+			return
+		}
+		budget, ok := budgetOf(deadline, true, time.Now())
+		if !ok {
+			t.complete(cl, result{err: context.DeadlineExceeded})
+			return
+		}
+		if _, err = c.send(op, budget, payload, cl, deadline); err == nil {
+			return
+		}
+		if attempt > 0 {
+			t.complete(cl, result{err: err})
+			return
+		}
+	}
+}
+
+// connBy returns a live connection to node, waiting for a dial until
+// deadline at most. The context a wait needs is made only when a wait may
+// happen, which is rare: most calls find a live connection.
+func (t *Transport) connBy(node string, deadline time.Time) (*clientConn, error) {
+	if p, ok := (*t.peers.Load())[node]; ok {
+		s := &p.slots[p.next.Add(1)%uint32(len(p.slots))]
+		if c := s.conn.Load(); c != nil && c.alive() {
+			return c, nil
+		}
+	}
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	defer cancel()
+	return t.conn(ctx, node)
+}
+
+// complete hands a call's result to its caller: a goroutine waiting in
+// Call, or, for an asynchronous call, its Replies, after decoding the reply
+// and wrapping the error as Call would. An asynchronous call is recycled
+// here.
+func (t *Transport) complete(cl *call, r result) {
+	if cl.to == nil {
+		cl.ch <- r
+		return
+	}
+	to, i, op, node := cl.to, cl.i, cl.op, cl.node
+	*cl = call{ch: cl.ch}
+	t.calls.Put(cl)
+	var sib version.Siblings
+	err := r.err
+	if err != nil {
+		t.stats.failed.Add(1)
+		err = callError(op, node, err)
+	} else if len(r.payload) != 0 {
+		switch op {
+		case OpRead:
+			if sib, err = version.Decode(r.payload); err != nil {
+				err = fmt.Errorf("cluster: read on %s: %w", node, err)
+			}
+		case OpWrite:
+			err = fmt.Errorf("cluster: write on %s: %w: unexpected reply payload", node, errProtocol)
+		}
+	}
+	to.Reply(i, sib, err)
+}
+
+// callError gives the error of a failed call its op and node.
+func callError(op Op, node string, err error) error {
+	if re, ok := err.(*RemoteError); ok {
+		re.Op = op
+		return re
+	}
+	return fmt.Errorf("cluster: %s on %s: %w", op, node, err)
+}
+
 // Call sends op with payload to node and returns the reply payload, which
 // the caller owns. It waits for the reply or for ctx, whichever is first.
 //
@@ -280,11 +394,7 @@ func (t *Transport) Call(ctx context.Context, node string, op Op, payload []byte
 	resp, err := t.call(ctx, node, op, payload)
 	if err != nil {
 		t.stats.failed.Add(1)
-		if re, ok := err.(*RemoteError); ok {
-			re.Op = op
-		} else {
-			err = fmt.Errorf("cluster: %s on %s: %w", op, node, err)
-		}
+		err = callError(op, node, err)
 	}
 	return resp, err
 }
@@ -304,7 +414,7 @@ func (t *Transport) call(ctx context.Context, node string, op Op, payload []byte
 			return nil, context.DeadlineExceeded
 		}
 		cl := t.calls.Get().(*call)
-		id, err := c.send(op, budget, payload, cl)
+		id, err := c.send(op, budget, payload, cl, time.Time{})
 		if err != nil {
 			t.calls.Put(cl)
 			if attempt == 0 {
@@ -407,9 +517,16 @@ func (t *Transport) putBuf(b *[]byte) {
 	}
 }
 
-// call is one caller waiting for a reply; pooled.
+// call is one call waiting for its reply; pooled. A call made by Call has
+// a goroutine waiting on ch; an asynchronous one (SendRead, SendWrite) has
+// to instead, and Transport.complete delivers its result.
 type call struct {
 	ch chan result // capacity 1; exactly one result is sent per send
+
+	to   coordinator.Replies // asynchronous calls only
+	i    int
+	op   Op
+	node string
 }
 
 type result struct {

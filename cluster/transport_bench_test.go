@@ -3,6 +3,7 @@ package cluster
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"runtime"
 	"sync"
@@ -10,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ringstore/ringstore/version"
 )
 
 // Benchmarks of peer calls over loopback. Run with -cpu 2 to match the
@@ -176,4 +179,51 @@ func (c *serialClient) call(op Op, payload []byte) error {
 		return fmt.Errorf("bad reply %+v", h)
 	}
 	return nil
+}
+
+// BenchmarkFanout is the remote part of a quorum write as the coordinator
+// makes it: two writes to replicas, waiting for both. "goroutines" is the
+// old way, a goroutine per call blocked in Write; "async" sends both with
+// SendWrite and waits once. (Both replicas are the same server here.)
+func BenchmarkFanout(b *testing.B) {
+	for _, callers := range []int{1, 64} {
+		b.Run(fmt.Sprintf("goroutines/callers=%d", callers), func(b *testing.B) {
+			tr, _ := benchSetup(b)
+			v := sib("a", string(make([]byte, benchValueLen)), 1)
+			runParallel(b, callers, func(ctx context.Context, i int) error {
+				ctx, cancel := context.WithTimeout(ctx, time.Second)
+				defer cancel()
+				errs := make(chan error, 2)
+				for range 2 {
+					go func() { errs <- tr.Write(ctx, "b", 0, benchKeys[i%64], v, "") }()
+				}
+				return errors.Join(<-errs, <-errs)
+			})
+		})
+		b.Run(fmt.Sprintf("async/callers=%d", callers), func(b *testing.B) {
+			tr, _ := benchSetup(b)
+			v := sib("a", string(make([]byte, benchValueLen)), 1)
+			runParallel(b, callers, func(_ context.Context, i int) error {
+				w := &benchWait{}
+				w.wg.Add(2)
+				deadline := time.Now().Add(time.Second)
+				for j := range 2 {
+					tr.SendWrite("b", 0, benchKeys[i%64], v, "", deadline, w, j)
+				}
+				w.wg.Wait()
+				return errors.Join(w.errs[0], w.errs[1])
+			})
+		})
+	}
+}
+
+// benchWait collects the answers of two asynchronous calls.
+type benchWait struct {
+	wg   sync.WaitGroup
+	errs [2]error
+}
+
+func (w *benchWait) Reply(i int, _ version.Siblings, err error) {
+	w.errs[i] = err
+	w.wg.Done()
 }

@@ -230,15 +230,31 @@ type clientConn struct {
 	calls  map[uint64]*call // calls waiting for a reply; nil once dead
 	nextID uint64           // last request ID used
 	err    error            // why the connection died
+	// timed are the asynchronous calls in send order, with their
+	// deadlines; answered ones are dropped from the front as replies come,
+	// and from anywhere when the timer fires. timer (made on first use)
+	// fires at timerAt (zero: not armed), the earliest deadline in timed.
+	timed   []timedCall
+	timer   *time.Timer
+	timerAt time.Time
 
 	dead atomic.Bool // set under out.mu
 }
 
 func (c *clientConn) alive() bool { return !c.dead.Load() }
 
+// timedCall is an asynchronous call in flight and its deadline.
+type timedCall struct {
+	id       uint64
+	cl       *call
+	deadline time.Time
+}
+
 // send registers cl and queues its request. It fails, having sent nothing,
-// if the connection is dead.
-func (c *clientConn) send(op Op, budget uint32, payload []byte, cl *call) (uint64, error) {
+// if the connection is dead. A non-zero deadline makes the connection fail
+// the call with context.DeadlineExceeded when it passes unanswered, for
+// asynchronous calls, which have no goroutine waiting to notice.
+func (c *clientConn) send(op Op, budget uint32, payload []byte, cl *call, deadline time.Time) (uint64, error) {
 	c.out.mu.Lock()
 	if c.out.closed {
 		err := c.err
@@ -248,12 +264,75 @@ func (c *clientConn) send(op Op, budget uint32, payload []byte, cl *call) (uint6
 	c.nextID++
 	id := c.nextID
 	c.calls[id] = cl
+	if !deadline.IsZero() {
+		c.timed = append(c.timed, timedCall{id, cl, deadline})
+		if c.timerAt.IsZero() || deadline.Before(c.timerAt) {
+			c.armLocked(deadline)
+		}
+	}
 	signal := c.out.appendFrameLocked(header{kind: uint8(op), id: id, budget: budget}, payload)
 	c.out.mu.Unlock()
 	if signal {
 		c.out.signal()
 	}
 	return id, nil
+}
+
+// armLocked sets the deadline timer to fire at t. c.out.mu must be held.
+func (c *clientConn) armLocked(t time.Time) {
+	c.timerAt = t
+	if c.timer == nil {
+		c.timer = time.AfterFunc(time.Until(t), c.expire)
+		return
+	}
+	c.timer.Reset(time.Until(t))
+}
+
+// trimLocked drops answered calls from the front of timed, which keeps it
+// short when replies come in order. c.out.mu must be held.
+func (c *clientConn) trimLocked() {
+	for len(c.timed) > 0 && c.calls[c.timed[0].id] != c.timed[0].cl {
+		c.timed[0] = timedCall{}
+		c.timed = c.timed[1:]
+	}
+}
+
+// expire runs when the deadline timer fires: it fails the calls whose
+// deadline passed, drops answered ones, and sets the timer for the
+// earliest deadline left.
+func (c *clientConn) expire() {
+	now := time.Now()
+	var late []*call
+	c.out.mu.Lock()
+	if c.calls == nil {
+		c.out.mu.Unlock()
+		return // failed: fail answered every call
+	}
+	keep := c.timed[:0]
+	var next time.Time
+	for _, tc := range c.timed {
+		switch {
+		case c.calls[tc.id] != tc.cl:
+		case !now.Before(tc.deadline):
+			delete(c.calls, tc.id)
+			late = append(late, tc.cl)
+		default:
+			keep = append(keep, tc)
+			if next.IsZero() || tc.deadline.Before(next) {
+				next = tc.deadline
+			}
+		}
+	}
+	clear(c.timed[len(keep):])
+	c.timed = keep
+	c.timerAt = time.Time{}
+	if !next.IsZero() {
+		c.armLocked(next)
+	}
+	c.out.mu.Unlock()
+	for _, cl := range late {
+		c.t.complete(cl, result{err: context.DeadlineExceeded})
+	}
 }
 
 // forget abandons call id: its reply, if it comes, is dropped. On return
@@ -281,13 +360,17 @@ func (c *clientConn) fail(err error) {
 	c.dead.Store(true)
 	calls := c.calls
 	c.calls = nil
+	c.timed = nil
+	if c.timer != nil {
+		c.timer.Stop()
+	}
 	c.out.closed = true
 	c.out.vec, c.out.tail = nil, nil
 	c.out.mu.Unlock()
 	c.out.signal()
 	c.nc.Close()
 	for _, cl := range calls {
-		cl.ch <- result{err: err}
+		c.t.complete(cl, result{err: err})
 	}
 }
 
@@ -329,6 +412,9 @@ func (c *clientConn) readLoop(r *bufio.Reader) {
 		cl, ok := c.calls[h.id]
 		delete(c.calls, h.id)
 		issued := h.id <= c.nextID
+		if ok && len(c.timed) > 0 && c.timed[0].id == h.id {
+			c.trimLocked()
+		}
 		c.out.mu.Unlock()
 		if !ok {
 			if !issued {
@@ -338,10 +424,10 @@ func (c *clientConn) readLoop(r *bufio.Reader) {
 			continue // its caller gave up
 		}
 		if h.kind == kindOK {
-			cl.ch <- result{payload: payload}
+			c.t.complete(cl, result{payload: payload})
 			continue
 		}
-		cl.ch <- result{err: c.remoteError(payload)}
+		c.t.complete(cl, result{err: c.remoteError(payload)})
 	}
 }
 

@@ -376,3 +376,19 @@ func TestEveryKeyListedOnce(t *testing.T) {
 	tc.setDown(tc.ids[2])
 	check(count([]int{0, 1}))
 }
+
+// Plans are cached per topology snapshot: a new snapshot must take effect
+// at once, for a slot planned before it too.
+func TestRouteFollowsNewTopology(t *testing.T) {
+	tc := newTestCluster(t, 3, 1)
+	key := []byte("k")
+	first, _ := tc.nodes[0].Route(key, true)
+	tc.setDown(first)
+	if again, _ := tc.nodes[0].Route(key, true); again == first {
+		t.Fatalf("rmw route still goes to %s after it went down", first[:6])
+	}
+	tc.setDown()
+	if back, _ := tc.nodes[0].Route(key, true); back != first {
+		t.Fatalf("rmw route goes to %s after heal, want %s", back[:6], first[:6])
+	}
+}

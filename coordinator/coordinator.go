@@ -7,6 +7,7 @@ import (
 	"hash/maphash"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ringstore/ringstore/version"
@@ -121,7 +122,9 @@ type Coordinator struct {
 	hlcMu sync.Mutex
 	hlc   version.HLC // guarded by hlcMu: the last timestamp issued
 
-	selfPlan plan // the plan of a one-node ring
+	selfPlan plan                      // the plan of a one-node ring
+	plans    atomic.Pointer[planCache] // plans of the latest topology seen
+	fanouts  sync.Pool                 // *fanout, recycled by their last user
 
 	stats    Stats
 	bg       sync.WaitGroup // background replica calls and read repairs
@@ -136,7 +139,7 @@ func New(cfg Config, store Store) (*Coordinator, error) {
 		return nil, err
 	}
 	c := &Coordinator{cfg: cfg, store: store, locks: newKeyLocks(), closing: make(chan struct{})}
-	c.selfPlan = plan{targets: []string{cfg.NodeID}, hint: []string{""}, self: true, n: 1}
+	c.selfPlan = plan{targets: []string{cfg.NodeID}, hint: []string{""}, self: true, selfIdx: 0, n: 1}
 	if cfg.Hints != nil && cfg.Transport != nil {
 		c.loops.Add(1)
 		go c.handoffLoop()

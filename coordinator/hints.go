@@ -1,7 +1,6 @@
 package coordinator
 
 import (
-	"context"
 	"errors"
 	"time"
 
@@ -109,9 +108,7 @@ func (c *Coordinator) handoffOnce() int {
 				return done
 			default:
 			}
-			ctx, cancel := context.WithTimeout(context.Background(), c.cfg.CallTimeout)
-			err := c.cfg.Transport.Write(ctx, h.Target, h.DB, h.Key, h.Siblings, "")
-			cancel()
+			err := c.writeOne(h.Target, h.DB, h.Key, h.Siblings)
 			if err != nil {
 				c.report(h.Target, err)
 				break // the target is failing again: try it next round

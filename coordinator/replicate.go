@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync/atomic"
+	"time"
 
 	"github.com/ringstore/ringstore/ring"
 	"github.com/ringstore/ringstore/version"
@@ -85,6 +86,7 @@ type plan struct {
 	targets []string
 	hint    []string
 	self    bool // this node is one of the targets
+	selfIdx int  // where this node is in targets; -1 when !self
 	n       int  // replication factor for this ring size
 }
 
@@ -96,17 +98,44 @@ func (c *Coordinator) topology() *Topology {
 	return c.cfg.Topology()
 }
 
-// planFor computes the targets of key. A one-node ring (or a node that
-// knows of no ring yet) plans to itself alone.
-func (c *Coordinator) planFor(topo *Topology, key []byte) plan {
+// planFor returns the targets of key. A one-node ring (or a node that
+// knows of no ring yet) plans to itself alone. Plans are read-only and
+// shared: each is computed once per (topology, slot) and then served from
+// the coordinator's plan cache, which belongs to one Topology value, so a
+// new snapshot never sees a plan made from an older one.
+func (c *Coordinator) planFor(topo *Topology, key []byte) *plan {
 	if topo == nil || topo.Table == nil || topo.Table.Len() == 0 || (topo.Table.Len() == 1 && topo.Table.Has(c.cfg.NodeID)) {
-		return c.selfPlan // shared and never modified: plans are read-only
+		return &c.selfPlan
 	}
 	slot := ring.Slot(key)
+	pc := c.plans.Load()
+	if pc == nil || pc.topo != topo {
+		pc = &planCache{topo: topo}
+		c.plans.Store(pc)
+	}
+	if p := pc.plans[slot].Load(); p != nil {
+		return p
+	}
+	p := c.computePlan(topo, slot)
+	pc.plans[slot].Store(p)
+	return p
+}
+
+// planCache holds the plans of one Topology, filled lazily slot by slot.
+// Two goroutines may compute the same slot's plan at once; both results are
+// equal, so either may win.
+type planCache struct {
+	topo  *Topology
+	plans [numSlots]atomic.Pointer[plan]
+}
+
+// computePlan walks slot's ring positions in topo: the first N nodes are
+// its preference list, and down ones among them get stand-ins from beyond.
+func (c *Coordinator) computePlan(topo *Topology, slot uint16) *plan {
 	var buf [16]string
 	walk := topo.Table.Walk(buf[:0], slot)
 	n := min(c.cfg.N, len(walk))
-	p := plan{n: n}
+	p := &plan{n: n, selfIdx: -1}
 	// Preference-list nodes that are down, in order: each is replaced by the
 	// next healthy node beyond the preference list (sloppy quorum).
 	var missing []string
@@ -136,9 +165,9 @@ func (c *Coordinator) planFor(topo *Topology, key []byte) plan {
 		p.targets = append(p.targets, node)
 		p.hint = append(p.hint, "")
 	}
-	for _, node := range p.targets {
+	for i, node := range p.targets {
 		if node == c.cfg.NodeID {
-			p.self = true
+			p.self, p.selfIdx = true, i
 		}
 	}
 	return p
@@ -216,15 +245,9 @@ func (c *Coordinator) report(node string, err error) {
 	}
 }
 
-type reply struct {
-	node string
-	sib  version.Siblings
-	err  error
-}
-
 // quorumRead reads key from its targets and returns the merge of the first
-// R answers. The other answers are awaited in the background, and every
-// replica that answered with less than the final merge is repaired.
+// R answers. The other answers are taken as they come, and every replica
+// that answered with less than the final merge is repaired.
 func (c *Coordinator) quorumRead(ctx context.Context, db int, key []byte) (version.Siblings, error) {
 	topo := c.topology()
 	if topo == nil {
@@ -235,100 +258,36 @@ func (c *Coordinator) quorumRead(ctx context.Context, db int, key []byte) (versi
 		return c.store.Get(db, key) // a one-node ring: no one to ask or repair
 	}
 	r, _ := c.Quorum(ctx)
-	r = min(r, p.n)
-	replies := make(chan reply, len(p.targets))
-	callCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.cfg.CallTimeout)
-	for _, node := range p.targets {
-		if node == c.cfg.NodeID {
-			continue
+	f := c.startFanout(p, db, key, nil, true, min(r, p.n))
+	deadline := time.Now().Add(c.cfg.CallTimeout)
+	for i, node := range p.targets {
+		if i != p.selfIdx {
+			c.cfg.Transport.SendRead(node, db, key, deadline, f, i)
 		}
-		go func() {
-			sib, err := c.cfg.Transport.Read(callCtx, node, db, key)
-			replies <- reply{node, sib, err}
-		}()
 	}
 	if p.self {
 		sib, err := c.store.Get(db, key)
-		replies <- reply{c.cfg.NodeID, sib, err}
+		f.Reply(p.selfIdx, sib, err)
 	}
-	var merged version.Siblings
-	var got []reply
-	ok, failed := 0, 0
-	var last error
-	for ok < r && ok+failed < len(p.targets) {
-		select {
-		case rp := <-replies:
-			if rp.err != nil {
-				failed++
-				last = rp.err
-				c.stats.ReplicaFailed.Add(1)
-				if rp.node != c.cfg.NodeID {
-					c.report(rp.node, rp.err)
-				}
-				continue
-			}
-			ok++
-			got = append(got, rp)
-			merged = version.Merge(merged, rp.sib)
-		case <-ctx.Done():
-			cancel()
-			return nil, ctx.Err()
-		}
+	var cancelled error
+	select {
+	case <-f.done:
+	case <-ctx.Done():
+		cancelled = ctx.Err()
 	}
-	if ok < r {
+	ok, need, merged, last := f.detach(cancelled != nil)
+	switch {
+	case cancelled != nil:
+		return nil, cancelled
+	case ok < need:
 		c.stats.QuorumFailures.Add(1)
-		go c.drain(replies, len(p.targets)-ok-failed, cancel)
-		return nil, &QuorumError{Op: "read", Need: r, Got: ok, Last: last}
+		return nil, &QuorumError{Op: "read", Need: need, Got: ok, Last: last}
 	}
 	c.stats.Reads.Add(1)
 	if len(merged) > 1 {
 		c.stats.ReadsSiblings.Add(1)
 	}
-	pending := len(p.targets) - ok - failed
-	c.bg.Add(1)
-	go func() {
-		defer c.bg.Done()
-		defer cancel()
-		c.repair(callCtx, db, key, merged, got, replies, pending)
-	}()
 	return merged, nil
-}
-
-// drain discards the answers of a request that already failed.
-func (c *Coordinator) drain(replies chan reply, pending int, cancel context.CancelFunc) {
-	defer cancel()
-	for range pending {
-		<-replies
-	}
-}
-
-// repair waits for the replies still pending, then sends the merged set to
-// every replica whose answer lacked part of it (read repair).
-func (c *Coordinator) repair(ctx context.Context, db int, key []byte, merged version.Siblings, got []reply, replies chan reply, pending int) {
-	for range pending {
-		rp := <-replies
-		if rp.err != nil {
-			c.stats.ReplicaFailed.Add(1)
-			continue
-		}
-		got = append(got, rp)
-		merged = version.Merge(merged, rp.sib)
-	}
-	for _, rp := range got {
-		if version.Merge(rp.sib, merged).Equal(rp.sib) {
-			continue // already holds everything
-		}
-		c.stats.ReadRepairs.Add(1)
-		var err error
-		if rp.node == c.cfg.NodeID {
-			_, err = c.store.Merge(db, key, merged)
-		} else {
-			err = c.cfg.Transport.Write(ctx, rp.node, db, key, merged, "")
-		}
-		if err != nil {
-			c.cfg.Logger.Debug("read repair failed", "node", rp.node, "err", err)
-		}
-	}
 }
 
 // quorumWrite merges sib into key on its targets and returns once W of them
@@ -364,81 +323,42 @@ func (c *Coordinator) writeReplicas(ctx context.Context, db int, key []byte, sib
 		return local()
 	}
 	_, w := c.Quorum(ctx)
-	w = min(w, p.n)
-	acks := make(chan reply, len(p.targets))
-	callCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.cfg.CallTimeout)
+	f := c.startFanout(p, db, key, sib, false, min(w, p.n))
+	deadline := time.Now().Add(c.cfg.CallTimeout)
 	for i, node := range p.targets {
-		if node == c.cfg.NodeID {
-			continue
+		if i != p.selfIdx {
+			c.cfg.Transport.SendWrite(node, db, key, sib, p.hint[i], deadline, f, i)
 		}
-		go func() {
-			err := c.cfg.Transport.Write(callCtx, node, db, key, sib, p.hint[i])
-			acks <- reply{node: node, err: err}
-		}()
 	}
 	if p.self {
-		err := localErr
-		if !localDone {
-			_, err = c.store.Merge(db, key, sib)
-		}
-		if hint := p.hintFor(c.cfg.NodeID); err == nil && hint != "" {
+		err := local()
+		if hint := p.hint[p.selfIdx]; err == nil && hint != "" {
 			err = c.putHint(hint, db, key, sib)
 		}
-		acks <- reply{node: c.cfg.NodeID, err: err}
+		f.Reply(p.selfIdx, nil, err)
 	}
-	ok, failed := 0, 0
-	var last error
-	for ok < w && ok+failed < len(p.targets) {
-		rp := <-acks
-		if rp.err != nil {
-			failed++
-			last = rp.err
-			c.replicaWriteFailed(p, rp, db, key, sib)
-			continue
-		}
-		ok++
-	}
-	pending := len(p.targets) - ok - failed
-	c.bg.Add(1)
-	go func() {
-		defer c.bg.Done()
-		defer cancel()
-		for range pending {
-			if rp := <-acks; rp.err != nil {
-				c.replicaWriteFailed(p, rp, db, key, sib)
-			}
-		}
-	}()
-	if ok < w {
+	<-f.done
+	ok, need, _, last := f.detach(false)
+	if ok < need {
 		c.stats.QuorumFailures.Add(1)
-		return &QuorumError{Op: "write", Need: w, Got: ok, Last: last}
+		return &QuorumError{Op: "write", Need: need, Got: ok, Last: last}
 	}
 	return nil
-}
-
-// hintFor returns the preference-list node that node stands in for in p,
-// or "" when node is a preference-list node itself.
-func (p *plan) hintFor(node string) string {
-	for i, t := range p.targets {
-		if t == node {
-			return p.hint[i]
-		}
-	}
-	return ""
 }
 
 // replicaWriteFailed records a replica that did not take a write: the write
 // is kept here as a hint for the node that should hold it, so it arrives when
 // that node is reachable again (it does not count toward W).
-func (c *Coordinator) replicaWriteFailed(p plan, rp reply, db int, key []byte, sib version.Siblings) {
+func (c *Coordinator) replicaWriteFailed(p *plan, i int, err error, db int, key []byte, sib version.Siblings) {
 	c.stats.ReplicaFailed.Add(1)
-	if rp.node == c.cfg.NodeID {
+	if i == p.selfIdx {
 		return // our own store failed: nothing local can keep the hint
 	}
-	c.report(rp.node, rp.err)
-	owner := p.hintFor(rp.node)
+	node := p.targets[i]
+	c.report(node, err)
+	owner := p.hint[i]
 	if owner == "" {
-		owner = rp.node
+		owner = node
 	}
 	if owner != c.cfg.NodeID {
 		c.keepHint(owner, db, key, sib)

@@ -3,24 +3,46 @@ package coordinator
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/ringstore/ringstore/version"
 )
 
 // Transport carries the coordinator's calls to other nodes. cluster.Transport
 // implements it over TCP; tests use an in-memory fake with fault injection.
-// Every call honours ctx's deadline and is safe for concurrent use; many calls
-// to one node are pipelined, not serialised.
+// It is safe for concurrent use; many calls to one node are pipelined, not
+// serialised.
+//
+// Replica reads and writes are asynchronous, so that a quorum request sends
+// its N-1 calls from its own goroutine and waits once for their answers,
+// instead of parking a goroutine per call: SendRead and SendWrite queue a
+// call and return, and the answer arrives later through Replies. For every
+// call started the Transport delivers exactly one answer, by the call's
+// deadline at the latest (then with an error wrapping
+// context.DeadlineExceeded); the coordinator counts on that to finish a
+// request and to let Close return. key and sib are not retained after the
+// Send method returns.
 type Transport interface {
-	// Read returns the siblings node holds for key (nil when absent).
-	Read(ctx context.Context, node string, db int, key []byte) (version.Siblings, error)
-	// Write merges sib into node's copy of key. A non-empty hintFor asks node
-	// to keep the write as a durable hint for that intended owner too
-	// (sloppy quorum). It returns after node has stored it per its fsync policy.
-	Write(ctx context.Context, node string, db int, key []byte, sib version.Siblings, hintFor string) error
+	// SendRead starts reading the siblings node holds for key; the answer
+	// (nil siblings when absent) goes to to.Reply(i, ...).
+	SendRead(node string, db int, key []byte, deadline time.Time, to Replies, i int)
+	// SendWrite starts merging sib into node's copy of key; the answer goes
+	// to to.Reply(i, nil, err), err == nil meaning that node stored it per
+	// its fsync policy. A non-empty hintFor asks node to keep the write as a
+	// durable hint for that intended owner too (sloppy quorum).
+	SendWrite(node string, db int, key []byte, sib version.Siblings, hintFor string, deadline time.Time, to Replies, i int)
 	// Forward runs a client command on node as if a client connected to it
-	// had sent it with db selected, and returns the raw RESP reply.
+	// had sent it with db selected, and returns the raw RESP reply. It
+	// honours ctx's deadline.
 	Forward(ctx context.Context, node string, db int, args [][]byte) ([]byte, error)
+}
+
+// Replies receives the answers of a Transport's asynchronous calls. Reply
+// may be called from any goroutine, even before the Send method that
+// started the call returned; it must not wait for other calls' answers.
+// sib belongs to the receiver.
+type Replies interface {
+	Reply(i int, sib version.Siblings, err error)
 }
 
 // PeerHandler serves the calls a Transport receives from other nodes; the
@@ -34,3 +56,16 @@ type PeerHandler interface {
 
 // ErrUnreachable marks a call to a node that could not be made or answered.
 var ErrUnreachable = errors.New("coordinator: node unreachable")
+
+// replyChan is a Replies that hands each answer to a waiting goroutine, for
+// the few calls made one at a time (hinted handoff).
+type replyChan chan error
+
+func (ch replyChan) Reply(_ int, _ version.Siblings, err error) { ch <- err }
+
+// writeOne writes sib to node and waits for its answer.
+func (c *Coordinator) writeOne(node string, db int, key []byte, sib version.Siblings) error {
+	ch := make(replyChan, 1)
+	c.cfg.Transport.SendWrite(node, db, key, sib, "", time.Now().Add(c.cfg.CallTimeout), ch, 0)
+	return <-ch
+}

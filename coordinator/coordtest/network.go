@@ -1,6 +1,7 @@
 package coordtest
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"math/rand/v2"
@@ -137,7 +138,8 @@ type netTransport struct {
 	from string
 }
 
-// route applies the faults and returns the handler to call.
+// route counts a call and returns the handler to call after the faults,
+// or the error a fault or a crashed node gives it.
 func (t *netTransport) route(ctx context.Context, to string) (coordinator.PeerHandler, error) {
 	t.n.mu.Lock()
 	t.n.calls[t.from+"->"+to]++
@@ -152,21 +154,35 @@ func (t *netTransport) route(ctx context.Context, to string) (coordinator.PeerHa
 	return h, nil
 }
 
-func (t *netTransport) Read(ctx context.Context, node string, db int, key []byte) (version.Siblings, error) {
-	h, err := t.route(ctx, node)
-	if err != nil {
-		return nil, err
-	}
-	s, err := h.ServeRead(ctx, db, key)
-	return clone(s), err
+// SendRead implements coordinator.Transport: the call runs in a goroutine
+// of its own, under the deadline, as a call on the wire would.
+func (t *netTransport) SendRead(node string, db int, key []byte, deadline time.Time, to coordinator.Replies, i int) {
+	key = bytes.Clone(key)
+	go func() {
+		ctx, cancel := context.WithDeadline(context.Background(), deadline)
+		defer cancel()
+		h, err := t.route(ctx, node)
+		if err != nil {
+			to.Reply(i, nil, err)
+			return
+		}
+		s, err := h.ServeRead(ctx, db, key)
+		to.Reply(i, clone(s), err)
+	}()
 }
 
-func (t *netTransport) Write(ctx context.Context, node string, db int, key []byte, sib version.Siblings, hintFor string) error {
-	h, err := t.route(ctx, node)
-	if err != nil {
-		return err
-	}
-	return h.ServeWrite(ctx, db, key, clone(sib), hintFor)
+// SendWrite implements coordinator.Transport, as SendRead.
+func (t *netTransport) SendWrite(node string, db int, key []byte, sib version.Siblings, hintFor string, deadline time.Time, to coordinator.Replies, i int) {
+	key, sib = bytes.Clone(key), clone(sib)
+	go func() {
+		ctx, cancel := context.WithDeadline(context.Background(), deadline)
+		defer cancel()
+		h, err := t.route(ctx, node)
+		if err == nil {
+			err = h.ServeWrite(ctx, db, key, sib, hintFor)
+		}
+		to.Reply(i, nil, err)
+	}()
 }
 
 func (t *netTransport) Forward(ctx context.Context, node string, db int, args [][]byte) ([]byte, error) {
