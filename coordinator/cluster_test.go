@@ -45,6 +45,13 @@ func (peer) ServeForward(context.Context, int, [][]byte) ([]byte, error) {
 
 func newTestCluster(t *testing.T, n int, seed uint64) *testCluster {
 	t.Helper()
+	return newTestClusterWith(t, n, seed, nil)
+}
+
+// newTestClusterWith is newTestCluster with each node's config passed
+// through tune (nil: unchanged).
+func newTestClusterWith(t *testing.T, n int, seed uint64, tune func(*coordinator.Config)) *testCluster {
+	t.Helper()
 	tc := &testCluster{t: t, net: coordtest.NewNetwork(seed)}
 	var log []ring.Event
 	for i := range n {
@@ -63,6 +70,9 @@ func newTestCluster(t *testing.T, n int, seed uint64) *testCluster {
 		cfg.CallTimeout = 200 * time.Millisecond
 		cfg.Hints = st
 		cfg.HandoffInterval = 5 * time.Millisecond
+		if tune != nil {
+			tune(&cfg)
+		}
 		c, err := coordinator.New(cfg, st)
 		if err != nil {
 			t.Fatal(err)

@@ -52,6 +52,18 @@ type Config struct {
 	// CallTimeout bounds each call to a replica; a replica that does not
 	// answer in time counts as failed for that request. Default 1s.
 	CallTimeout time.Duration
+	// ReadRepairChance is the fraction of reads that ask all N replicas and
+	// repair the stale ones; the others ask R (this node first when it is a
+	// replica) and fall back to the rest only on a failure or after
+	// SpeculativeRead. Asking R instead of N saves a replica round trip per
+	// read, which is most of a read's cost on a loaded ring; writes always
+	// go to all N, and a replica that missed one gets it by hinted handoff,
+	// so convergence does not depend on read repair. Default 0.1, as
+	// Cassandra's read_repair_chance was; 1 is Dynamo's ask-everyone.
+	ReadRepairChance float64
+	// SpeculativeRead is how long a read waits for the replicas it asked
+	// before it asks the others too. Default 50ms.
+	SpeculativeRead time.Duration
 	// Transport reaches the other nodes. nil means a one-node ring.
 	Transport Transport
 	// Topology returns the current ring snapshot. nil means a one-node ring
@@ -80,7 +92,7 @@ type Reachability interface {
 // DefaultConfig returns a Config with every default filled except NodeID.
 func DefaultConfig() Config {
 	return Config{Databases: 16, Now: time.Now, Logger: slog.New(slog.DiscardHandler), N: 3, R: 2, W: 2, CallTimeout: time.Second,
-		HandoffInterval: 200 * time.Millisecond, HandoffBatch: 500}
+		ReadRepairChance: 0.1, SpeculativeRead: 50 * time.Millisecond, HandoffInterval: 200 * time.Millisecond, HandoffBatch: 500}
 }
 
 // Validate reports every problem with c at once.
@@ -100,6 +112,12 @@ func (c Config) Validate() error {
 	}
 	if c.CallTimeout <= 0 {
 		errs = append(errs, errors.New("coordinator: CallTimeout must be positive"))
+	}
+	if !(c.ReadRepairChance >= 0 && c.ReadRepairChance <= 1) {
+		errs = append(errs, fmt.Errorf("coordinator: ReadRepairChance must be 0..1, got %v", c.ReadRepairChance))
+	}
+	if c.SpeculativeRead <= 0 {
+		errs = append(errs, errors.New("coordinator: SpeculativeRead must be positive"))
 	}
 	if c.Hints != nil && (c.HandoffInterval <= 0 || c.HandoffBatch < 1) {
 		errs = append(errs, errors.New("coordinator: HandoffInterval and HandoffBatch must be positive"))
@@ -125,6 +143,7 @@ type Coordinator struct {
 	selfPlan plan                      // the plan of a one-node ring
 	plans    atomic.Pointer[planCache] // plans of the latest topology seen
 	fanouts  sync.Pool                 // *fanout, recycled by their last user
+	timers   sync.Pool                 // *time.Timer of awaitRead, stopped
 
 	stats    Stats
 	bg       sync.WaitGroup // background replica calls and read repairs

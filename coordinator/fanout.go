@@ -1,6 +1,8 @@
 package coordinator
 
 import (
+	"context"
+	"math/rand/v2"
 	"sync"
 	"time"
 
@@ -31,6 +33,8 @@ type fanout struct {
 	last      error            // guarded by mu: the last failure
 	merged    version.Siblings // guarded by mu: a read's merge of its answers
 	got       []answer         // guarded by mu: a read's answers, for repair
+	asked     int              // guarded by mu: calls issued (ok+fail of them answered)
+	sent      uint64           // guarded by mu: bit i set once targets[i] was asked
 	signalled bool             // guarded by mu: done was signalled
 	detached  bool             // guarded by mu: the request's goroutine left
 	noRepair  bool             // guarded by mu: the read failed or was abandoned
@@ -56,17 +60,54 @@ func (c *Coordinator) startFanout(p *plan, db int, key []byte, sib version.Sibli
 	return f
 }
 
-// Reply implements Replies: it counts one target's answer.
+// reserve marks up to n targets not asked yet as asked, this node first
+// (its answer costs no network), then in plan order, and appends their
+// indexes to dst. Reserving before sending keeps the count of calls ahead of
+// the answers, which may arrive before the Send method returns.
+func (f *fanout) reserve(n int, dst []int) []int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.reserveLocked(n, dst)
+}
+
+func (f *fanout) reserveLocked(n int, dst []int) []int {
+	if p := f.p.selfIdx; n > 0 && p >= 0 && f.sent&(1<<p) == 0 {
+		f.sent |= 1 << p
+		f.asked++
+		dst = append(dst, p)
+		n--
+	}
+	for i := range f.p.targets {
+		if n == 0 {
+			break
+		}
+		if f.sent&(1<<i) == 0 {
+			f.sent |= 1 << i
+			f.asked++
+			dst = append(dst, i)
+			n--
+		}
+	}
+	return dst
+}
+
+// Reply implements Replies: it counts one target's answer. A read that
+// can no longer reach R with the calls still out asks one more target.
 func (f *fanout) Reply(i int, sib version.Siblings, err error) {
 	if err != nil {
 		// Before counting, so that the fanout cannot finish (and be
 		// recycled) while this failure is still being recorded.
 		f.failed(i, err)
 	}
+	var more []int
+	var moreBuf [1]int
 	f.mu.Lock()
 	if err != nil {
 		f.fail++
 		f.last = err
+		if f.read && !f.signalled && f.asked-f.fail < f.need {
+			more = f.reserveLocked(1, moreBuf[:0])
+		}
 	} else {
 		f.ok++
 		if f.read {
@@ -74,15 +115,21 @@ func (f *fanout) Reply(i int, sib version.Siblings, err error) {
 			f.merged = version.Merge(f.merged, sib)
 		}
 	}
-	all := f.ok+f.fail == len(f.p.targets)
+	all := f.ok+f.fail == f.asked
 	if !f.signalled && (f.ok >= f.need || all) {
 		f.signalled = true
 		f.done <- struct{}{}
 	}
 	finish := all && f.detached
+	p, db, key := f.p, f.db, f.key
 	f.mu.Unlock()
 	if finish {
 		f.finish()
+		return
+	}
+	// After the unlock: the answer may be delivered before SendRead returns.
+	for _, j := range more {
+		f.c.ask(f, p, j, db, key, time.Now().Add(f.c.cfg.CallTimeout))
 	}
 }
 
@@ -108,7 +155,7 @@ func (f *fanout) detach(abandoned bool) (ok, need int, merged version.Siblings, 
 	f.detached = true
 	ok, need, merged, last = f.ok, f.need, f.merged, f.last
 	f.noRepair = abandoned || ok < need
-	all := f.ok+f.fail == len(f.p.targets)
+	all := f.ok+f.fail == f.asked
 	f.mu.Unlock()
 	if all {
 		f.finish()
@@ -163,4 +210,80 @@ func (r repairReplies) Reply(i int, _ version.Siblings, err error) {
 		r.c.cfg.Logger.Debug("read repair failed", "node", r.p.targets[i], "err", err)
 	}
 	r.c.bg.Done()
+}
+
+// askAll sends a read to each target in idx (reserved with f.reserve): the
+// remote ones first, so that the network round trips overlap this node's
+// own read.
+func (c *Coordinator) askAll(f *fanout, p *plan, idx []int, db int, key []byte) {
+	deadline := time.Now().Add(c.cfg.CallTimeout)
+	local := false
+	for _, i := range idx {
+		if i == p.selfIdx {
+			local = true
+			continue
+		}
+		c.cfg.Transport.SendRead(p.targets[i], db, key, deadline, f, i)
+	}
+	if local {
+		c.ask(f, p, p.selfIdx, db, key, deadline)
+	}
+}
+
+// ask sends one read to targets[i] (this node's store for selfIdx).
+func (c *Coordinator) ask(f *fanout, p *plan, i int, db int, key []byte, deadline time.Time) {
+	if i == p.selfIdx {
+		sib, err := c.store.Get(db, key)
+		f.Reply(i, sib, err)
+		return
+	}
+	c.cfg.Transport.SendRead(p.targets[i], db, key, deadline, f, i)
+}
+
+// awaitRead waits for a read's quorum. When the targets asked have not
+// answered within SpeculativeRead, the read also asks every target not
+// asked yet, so one slow or stalled replica (a paused process, a node not
+// yet known to be down) delays reads by that much instead of a CallTimeout.
+func (c *Coordinator) awaitRead(ctx context.Context, f *fanout, p *plan, db int, key []byte) error {
+	t, _ := c.timers.Get().(*time.Timer)
+	if t == nil {
+		t = time.NewTimer(c.cfg.SpeculativeRead)
+	} else {
+		t.Reset(c.cfg.SpeculativeRead)
+	}
+	defer func() {
+		t.Stop() // since Go 1.23 no stale tick can be received after Stop
+		c.timers.Put(t)
+	}()
+	select {
+	case <-f.done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+	}
+	var buf [16]int
+	if idx := f.reserve(len(p.targets), buf[:0]); len(idx) > 0 {
+		c.stats.SpeculativeReads.Add(1)
+		c.askAll(f, p, idx, db, key)
+	}
+	select {
+	case <-f.done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// readRepairRoll decides whether a read asks every target, so that their
+// answers are compared and the stale ones repaired (ReadRepairChance).
+func (c *Coordinator) readRepairRoll() bool {
+	switch chance := c.cfg.ReadRepairChance; {
+	case chance <= 0:
+		return false
+	case chance >= 1:
+		return true
+	default:
+		return rand.Float64() < chance
+	}
 }

@@ -40,14 +40,15 @@ func (e *QuorumError) Unwrap() error { return e.Last }
 
 // Stats are the coordinator's counters, read with atomic loads.
 type Stats struct {
-	Reads          atomic.Int64 // quorum reads completed
-	ReadsSiblings  atomic.Int64 // reads that saw more than one version (Dynamo's 99.94% figure)
-	ReadRepairs    atomic.Int64 // replicas sent a repaired version
-	Forwarded      atomic.Int64 // requests forwarded to another coordinator
-	ReplicaFailed  atomic.Int64 // replica calls that failed or timed out
-	QuorumFailures atomic.Int64 // requests that could not reach R or W
-	HintsStored    atomic.Int64 // hints kept for unreachable replicas
-	HintsHandedOff atomic.Int64 // hints delivered to their owner and deleted
+	Reads            atomic.Int64 // quorum reads completed
+	ReadsSiblings    atomic.Int64 // reads that saw more than one version (Dynamo's 99.94% figure)
+	ReadRepairs      atomic.Int64 // replicas sent a repaired version
+	SpeculativeReads atomic.Int64 // reads that asked more replicas after SpeculativeRead
+	Forwarded        atomic.Int64 // requests forwarded to another coordinator
+	ReplicaFailed    atomic.Int64 // replica calls that failed or timed out
+	QuorumFailures   atomic.Int64 // requests that could not reach R or W
+	HintsStored      atomic.Int64 // hints kept for unreachable replicas
+	HintsHandedOff   atomic.Int64 // hints delivered to their owner and deleted
 }
 
 // Stats returns the live counters.
@@ -258,22 +259,23 @@ func (c *Coordinator) quorumRead(ctx context.Context, db int, key []byte) (versi
 		return c.store.Get(db, key) // a one-node ring: no one to ask or repair
 	}
 	r, _ := c.Quorum(ctx)
-	f := c.startFanout(p, db, key, nil, true, min(r, p.n))
-	deadline := time.Now().Add(c.cfg.CallTimeout)
-	for i, node := range p.targets {
-		if i != p.selfIdx {
-			c.cfg.Transport.SendRead(node, db, key, deadline, f, i)
-		}
+	need := min(r, p.n)
+	f := c.startFanout(p, db, key, nil, true, need)
+	// Ask R targets, or all of them on a read-repair read: the others are
+	// asked only if one of those fails or is slow (readRest below).
+	ask := need
+	if c.readRepairRoll() {
+		ask = len(p.targets)
 	}
-	if p.self {
-		sib, err := c.store.Get(db, key)
-		f.Reply(p.selfIdx, sib, err)
-	}
+	var buf [16]int
+	c.askAll(f, p, f.reserve(ask, buf[:0]), db, key)
 	var cancelled error
 	select {
 	case <-f.done:
 	case <-ctx.Done():
 		cancelled = ctx.Err()
+	default:
+		cancelled = c.awaitRead(ctx, f, p, db, key)
 	}
 	ok, need, merged, last := f.detach(cancelled != nil)
 	switch {
@@ -324,6 +326,7 @@ func (c *Coordinator) writeReplicas(ctx context.Context, db int, key []byte, sib
 	}
 	_, w := c.Quorum(ctx)
 	f := c.startFanout(p, db, key, sib, false, min(w, p.n))
+	f.reserve(len(p.targets), nil)
 	deadline := time.Now().Add(c.cfg.CallTimeout)
 	for i, node := range p.targets {
 		if i != p.selfIdx {

@@ -32,29 +32,37 @@ type Config struct {
 	Join          []string // join: gossip addresses (host:port) of ring members to join at start
 	ClusterSecret string   // cluster-secret: encrypts gossip and authenticates peer calls; every node needs the same
 	N, R, W       int      // n, r, w: replicas per key, reads and acks awaited; defaults 3, 2, 2
-	AnnounceIP    string   // cluster-announce-ip: address clients and peers reach this node at; default bind
-	AnnouncePort  int      // cluster-announce-port: RESP port clients reach this node at; default port
-	GossipProfile string   // gossip-profile: lan (default; ~5 s failure detection) or local (fast probes for one machine)
-	PprofAddr     string   // pprof-addr: serve net/http/pprof here (e.g. 127.0.0.1:6060) for profiling; default off
-	Redirects     bool     // cluster-redirects: answer MOVED for keys outside this node's preference lists instead of forwarding; default no
+	// read-repair-chance: fraction of reads that ask all n replicas and
+	// repair stale ones (the others ask r); default 0.1.
+	ReadRepairChance float64
+	// speculative-read-ms: a read asks the replicas it skipped after this
+	// long without r answers; default 50.
+	SpeculativeRead time.Duration
+	AnnounceIP      string // cluster-announce-ip: address clients and peers reach this node at; default bind
+	AnnouncePort    int    // cluster-announce-port: RESP port clients reach this node at; default port
+	GossipProfile   string // gossip-profile: lan (default; ~5 s failure detection) or local (fast probes for one machine)
+	PprofAddr       string // pprof-addr: serve net/http/pprof here (e.g. 127.0.0.1:6060) for profiling; default off
+	Redirects       bool   // cluster-redirects: answer MOVED for keys outside this node's preference lists instead of forwarding; default no
 }
 
 // DefaultConfig returns the embedded defaults: a node a user can start with
 // no flags at all.
 func DefaultConfig() Config {
 	return Config{
-		Bind:            "127.0.0.1",
-		Port:            6379,
-		DataDir:         "./ringstore-data",
-		Fsync:           engine.FsyncEverySec,
-		Databases:       16,
-		MaxClients:      10000,
-		ProtoMaxBulkLen: 512 << 20,
-		LogLevel:        "notice",
-		N:               3,
-		R:               2,
-		W:               2,
-		GossipProfile:   "lan",
+		Bind:             "127.0.0.1",
+		Port:             6379,
+		DataDir:          "./ringstore-data",
+		Fsync:            engine.FsyncEverySec,
+		Databases:        16,
+		MaxClients:       10000,
+		ProtoMaxBulkLen:  512 << 20,
+		LogLevel:         "notice",
+		N:                3,
+		R:                2,
+		W:                2,
+		ReadRepairChance: 0.1,
+		SpeculativeRead:  50 * time.Millisecond,
+		GossipProfile:    "lan",
 	}
 }
 
@@ -92,6 +100,12 @@ func (c Config) Validate() error {
 	}
 	if c.N < 1 || c.R < 1 || c.W < 1 || c.R > c.N || c.W > c.N {
 		errs = append(errs, fmt.Errorf("n, r, w: need 1 <= r,w <= n, got n=%d r=%d w=%d", c.N, c.R, c.W))
+	}
+	if !(c.ReadRepairChance >= 0 && c.ReadRepairChance <= 1) {
+		errs = append(errs, fmt.Errorf("read-repair-chance: %v is out of range 0..1", c.ReadRepairChance))
+	}
+	if c.SpeculativeRead < time.Millisecond {
+		errs = append(errs, fmt.Errorf("speculative-read-ms: %d must be at least 1", c.SpeculativeRead/time.Millisecond))
 	}
 	if c.AnnounceIP != "" && net.ParseIP(c.AnnounceIP) == nil {
 		errs = append(errs, fmt.Errorf("cluster-announce-ip: %q is not an IP address", c.AnnounceIP))
@@ -162,6 +176,15 @@ func params() []param {
 		{"n", "replicas per key", intParam(func(c *Config, n int) { c.N = n }), func(c *Config) string { return strconv.Itoa(c.N) }},
 		{"r", "replies a read waits for", intParam(func(c *Config, n int) { c.R = n }), func(c *Config) string { return strconv.Itoa(c.R) }},
 		{"w", "acknowledgements a write waits for", intParam(func(c *Config, n int) { c.W = n }), func(c *Config) string { return strconv.Itoa(c.W) }},
+		{"read-repair-chance", "fraction of reads that ask all n replicas and repair stale ones (0..1)", func(c *Config, v string) error {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				return fmt.Errorf("%q is not a number", v)
+			}
+			c.ReadRepairChance = f
+			return nil
+		}, func(c *Config) string { return strconv.FormatFloat(c.ReadRepairChance, 'g', -1, 64) }},
+		{"speculative-read-ms", "a read asks the replicas it skipped after this many ms without r answers", intParam(func(c *Config, n int) { c.SpeculativeRead = time.Duration(n) * time.Millisecond }), func(c *Config) string { return strconv.Itoa(int(c.SpeculativeRead / time.Millisecond)) }},
 		{"cluster-announce-ip", "address clients and peers reach this node at (default: bind)", func(c *Config, v string) error { c.AnnounceIP = v; return nil }, func(c *Config) string { return c.AnnounceIP }},
 		{"cluster-announce-port", "RESP port clients reach this node at (default: port)", intParam(func(c *Config, n int) { c.AnnouncePort = n }), func(c *Config) string { return strconv.Itoa(c.AnnouncePort) }},
 		{"gossip-profile", "lan (default) or local: failure detection timing", func(c *Config, v string) error { c.GossipProfile = strings.ToLower(v); return nil }, func(c *Config) string { return c.GossipProfile }},

@@ -131,6 +131,7 @@ func StartWith(cfg Config, opts Options) (n *Node, err error) {
 	ccfg.Databases = cfg.Databases
 	ccfg.Logger = n.log.With("component", "coordinator")
 	ccfg.N, ccfg.R, ccfg.W = cfg.N, cfg.R, cfg.W
+	ccfg.ReadRepairChance, ccfg.SpeculativeRead = cfg.ReadRepairChance, cfg.SpeculativeRead
 	ccfg.Transport = n.transport
 	if opts.WrapTransport != nil {
 		ccfg.Transport = opts.WrapTransport(n.id, n.transport)

@@ -151,7 +151,7 @@ func (n *Node) info(section string) string {
 	fmt.Fprintf(&b, "node_id:%s\r\nring_epoch:%d\r\nmembers:%d\r\nmembers_up:%d\r\nmembers_down:%d\r\n", n.id, s.Table.Epoch(), s.Table.Len(), up, down)
 	fmt.Fprintf(&b, "n:%d\r\nr:%d\r\nw:%d\r\n", n.cfg.N, n.cfg.R, n.cfg.W)
 	fmt.Fprintf(&b, "quorum_reads:%d\r\nreads_with_siblings:%d\r\nreads_with_siblings_pct:%.4f\r\nreads_single_version_pct:%.4f\r\n", reads, multi, pct, 100-pct)
-	fmt.Fprintf(&b, "read_repairs:%d\r\nforwarded:%d\r\nreplica_failures:%d\r\nquorum_failures:%d\r\n", st.ReadRepairs.Load(), st.Forwarded.Load(), st.ReplicaFailed.Load(), st.QuorumFailures.Load())
+	fmt.Fprintf(&b, "read_repairs:%d\r\nspeculative_reads:%d\r\nforwarded:%d\r\nreplica_failures:%d\r\nquorum_failures:%d\r\n", st.ReadRepairs.Load(), st.SpeculativeReads.Load(), st.Forwarded.Load(), st.ReplicaFailed.Load(), st.QuorumFailures.Load())
 	fmt.Fprintf(&b, "hints_pending:%d\r\nhints_stored:%d\r\nhints_handed_off:%d\r\n", pending, st.HintsStored.Load(), st.HintsHandedOff.Load())
 	targets := make([]string, 0, len(hints))
 	for t := range hints {

@@ -192,3 +192,18 @@ func (t *netTransport) Forward(ctx context.Context, node string, db int, args []
 	}
 	return h.ServeForward(ctx, db, args)
 }
+
+// Stall holds every call to To for exactly For: a replica that is alive but
+// does not answer in time (a paused process, an overloaded host).
+type Stall struct {
+	To  string
+	For time.Duration
+}
+
+func (s Stall) Apply(_, to string, _ *rand.Rand) (time.Duration, error) {
+	if s.To == to {
+		return s.For, nil
+	}
+	return 0, nil
+}
+func (s Stall) String() string { return fmt.Sprintf("stall(->%s %v)", sh(s.To), s.For) }
