@@ -108,6 +108,16 @@ func BenchmarkRecord(b *testing.B) {
 				}
 			}
 		})
+		b.Run(fmt.Sprintf("decoder/entries=%d", entries), func(b *testing.B) {
+			var d Decoder
+			b.SetBytes(int64(len(rec)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := d.Decode(rec); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 		b.Run(fmt.Sprintf("append/entries=%d", entries), func(b *testing.B) {
 			s, err := Decode(rec)
 			if err != nil {
