@@ -11,8 +11,9 @@ import "sync"
 // its write, Get after reading pebble, expiry after its write) or, for
 // FlushDB and FlushAll, while holding every stripe lock. Readers that do not
 // hold the lock (Get's fast path) therefore see either the state before an
-// in-progress Merge or the state after it. Cached bytes are never modified:
-// users copy them before decoding, since a decoded record aliases its bytes.
+// in-progress Merge or the state after it. Cached bytes are never modified,
+// so records are decoded in place: the Value slices that Get, Merge and
+// Update return alias them, and callers must treat those as read-only.
 //
 // A nil *recordCache is a disabled cache.
 type recordCache struct {

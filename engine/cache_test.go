@@ -21,7 +21,7 @@ func pebbleRecord(t *testing.T, s *Store, db int, key string) version.Siblings {
 		t.Fatal(err)
 	}
 	defer closer.Close()
-	sib, err := decodeRecord(val)
+	sib, _, err := decodeRecord(val, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

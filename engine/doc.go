@@ -67,13 +67,18 @@
 //
 // A Store is safe for concurrent use. Slices passed to it are not retained.
 // Everything it returns (siblings, keys, hint and meta values) is a private
-// copy the caller may keep and modify; Merge's result may share memory with
-// its input. Close waits for calls in progress and for the background
-// goroutines; afterwards every method returns ErrClosed.
+// copy the caller may keep and modify, with one exception: the Value bytes
+// of versions returned by Get, Merge and Update are shared with the record
+// cache (decoding them in place saves a copy per read). They never change,
+// so they may be kept, but they must never be written to; decoded Values
+// have no spare capacity, so appending to one copies it. Merge's result may
+// also share memory with its input. Close waits for calls in progress and
+// for the background goroutines; afterwards every method returns ErrClosed.
 //
 // # What it must never do
 //
-// It must never panic or allocate beyond a record's size on stored bytes: a
+// It must never write into a cached record's bytes, which returned Values
+// alias, nor panic or allocate beyond a record's size on stored bytes: a
 // record that does not decode is reported as a *CorruptError wrapping
 // version.ErrCorrupt, and the record is left in place. It must never store a
 // sibling set that it could not read back (Merge rejects one with

@@ -85,7 +85,7 @@ func (s *Store) examineForExpiry() []expireTask {
 		if err != nil {
 			break
 		}
-		sib, err := version.Decode(raw) // aliases raw only during this step
+		sib, err := s.ids.Decode(raw) // aliases raw only during this step
 		if err != nil {
 			// Warn once; every later pass would repeat it.
 			level := slog.LevelDebug

@@ -29,7 +29,7 @@ func FuzzDecodeRecord(f *testing.F) {
 		f.Add(raw)
 	}
 	f.Fuzz(func(t *testing.T, raw []byte) {
-		sib, err := decodeRecord(raw)
+		sib, _, err := decodeRecord(raw, nil)
 		if err != nil {
 			if !errors.Is(err, version.ErrCorrupt) {
 				t.Fatalf("decode error %v does not wrap version.ErrCorrupt", err)
@@ -39,7 +39,7 @@ func FuzzDecodeRecord(f *testing.F) {
 		if err := checkSiblings(sib); err != nil {
 			t.Fatalf("decoded set would be rejected for storing: %v", err)
 		}
-		again, err := decodeRecord(sib.AppendBinary(nil))
+		again, _, err := decodeRecord(sib.AppendBinary(nil), nil)
 		if err != nil {
 			t.Fatalf("re-encoded record does not decode: %v", err)
 		}

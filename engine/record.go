@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 
@@ -32,10 +33,13 @@ var ErrInvalidSiblings = errors.New("engine: invalid sibling set")
 const maxWriterLen = 256
 
 // decodeRecord decodes stored record bytes that the caller may not keep (a
-// pebble buffer): the result owns a private copy. The engine never stores an
-// empty record, so empty bytes are corrupt too.
-func decodeRecord(raw []byte) (version.Siblings, error) {
-	return version.Decode(append([]byte(nil), raw...))
+// pebble buffer), taking node IDs from ids (nil: none): the result aliases
+// rec, a private copy of raw. The engine never stores an empty record, so
+// empty bytes are corrupt too.
+func decodeRecord(raw []byte, ids *version.Decoder) (sib version.Siblings, rec []byte, err error) {
+	rec = bytes.Clone(raw)
+	sib, err = ids.Decode(rec)
+	return sib, rec, err
 }
 
 // checkSiblings reports why s cannot be stored, or nil. Storing only sets

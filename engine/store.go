@@ -37,7 +37,8 @@ type stripe struct {
 
 // Store is a pebble database of sibling sets, one record per (db, key), plus
 // hints and node metadata. All methods are safe for concurrent use. Slices
-// passed in are not retained; slices returned belong to the caller.
+// passed in are not retained; slices returned belong to the caller, except
+// the Value bytes of returned versions, which are read-only (see Get).
 type Store struct {
 	cfg   Config
 	log   *slog.Logger
@@ -50,6 +51,10 @@ type Store struct {
 	locks [numStripes]stripe // serialize read-merge-write per key
 
 	bufs sync.Pool // of *buffer, for building pebble keys
+
+	// ids lends every decoded record the node ID strings of earlier ones:
+	// all records name the same few nodes.
+	ids version.Decoder
 
 	stats counters
 
@@ -177,7 +182,9 @@ func (s *Store) stripe(h uint64) *stripe { return &s.locks[h%numStripes] }
 // Get returns the stored siblings of key in db, or nil when there are none.
 // Versions are returned as stored, tombstones and expired ones included:
 // callers filter with Siblings.Visible or Siblings.Live. The result is the
-// caller's. A record that does not decode is a *CorruptError.
+// caller's except for its Value bytes, which are shared with the record
+// cache: they never change, and must never be modified. A record that does
+// not decode is a *CorruptError.
 func (s *Store) Get(db int, key []byte) (version.Siblings, error) {
 	if err := s.checkDB(db); err != nil {
 		return nil, err
@@ -198,19 +205,16 @@ func (s *Store) Get(db int, key []byte) (version.Siblings, error) {
 	mu := s.stripe(h)
 	mu.Lock()
 	defer mu.Unlock()
-	rec, err := s.load(db, key, h, kb.b)
-	if err != nil {
-		return nil, err
-	}
-	return s.decode(db, key, rec)
+	return s.load(db, key, h, kb.b)
 }
 
-// load returns the record stored under pebble key k (the record of db, key,
-// with hash h; empty when absent) from the cache or from pebble, filling the
-// cache. The bytes must not be modified. The key's stripe lock must be held.
-func (s *Store) load(db int, key []byte, h uint64, k []byte) ([]byte, error) {
+// load returns the stored siblings of pebble key k (the record of db, key,
+// with hash h), decoding the cached record or else the one in pebble, which
+// it caches. Value bytes of the result are the cache's, see Get. The key's
+// stripe lock must be held.
+func (s *Store) load(db int, key []byte, h uint64, k []byte) (version.Siblings, error) {
 	if rec, ok := s.cache.get(h, k); ok {
-		return rec, nil
+		return s.decode(db, key, rec)
 	}
 	val, closer, err := s.db.Get(k)
 	if errors.Is(err, pebble.ErrNotFound) {
@@ -220,24 +224,25 @@ func (s *Store) load(db int, key []byte, h uint64, k []byte) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("engine: get db %d key %q: %w", db, key, err)
 	}
-	rec := bytes.Clone(val)
+	sib, rec, err := decodeRecord(val, &s.ids)
 	closer.Close() // a pebble Get closer never fails
-	if _, err := version.Decode(rec); err != nil {
+	if err != nil {
 		// Not cached: every read reports it until the record is replaced.
 		return nil, &CorruptError{DB: db, Key: bytes.Clone(key), Err: err}
 	}
 	s.cache.put(h, k, rec)
-	return rec, nil
+	return sib, nil
 }
 
-// decode decodes a record that load returned (empty: absent) into siblings
-// the caller owns.
+// decode decodes a cached record (empty: absent). The result aliases rec,
+// which is safe because cached bytes are never modified.
 func (s *Store) decode(db int, key, rec []byte) (version.Siblings, error) {
 	if len(rec) == 0 {
 		return nil, nil
 	}
-	sib, err := decodeRecord(rec)
+	sib, err := s.ids.Decode(rec)
 	if err != nil {
+		// Unreachable while the cache holds only records that decoded.
 		return nil, &CorruptError{DB: db, Key: bytes.Clone(key), Err: err}
 	}
 	return sib, nil
@@ -247,7 +252,8 @@ func (s *Store) decode(db int, key, rec []byte) (version.Siblings, error) {
 // stores the result if it differs from what was stored, and returns it.
 // Concurrent Merges of one key are serialized, so none is lost. Under
 // FsyncAlways the write is synced before Merge returns. The result is the
-// caller's; it may share memory with in. An in that cannot be stored is
+// caller's, as Get's is (Value bytes are shared and read-only); it may share
+// memory with in. An in that cannot be stored is
 // ErrInvalidSiblings; a stored record that does not decode is a *CorruptError
 // and is left untouched.
 func (s *Store) Merge(db int, key []byte, in version.Siblings) (version.Siblings, error) {
@@ -276,11 +282,7 @@ func (s *Store) Update(db int, key []byte, fn func(cur version.Siblings) (versio
 	mu := s.stripe(h)
 	mu.Lock()
 	defer mu.Unlock()
-	rec, err := s.load(db, key, h, kb.b)
-	if err != nil {
-		return nil, err
-	}
-	old, err := s.decode(db, key, rec)
+	old, err := s.load(db, key, h, kb.b)
 	if err != nil {
 		return nil, err
 	}
@@ -300,8 +302,8 @@ func (s *Store) Update(db int, key []byte, fn func(cur version.Siblings) (versio
 		return nil, fmt.Errorf("%w: merge of db %d key %q gives %d siblings (max %d)",
 			ErrInvalidSiblings, db, key, len(merged), version.MaxSiblings)
 	}
-	// A fresh buffer: after the write it becomes the cache's.
-	enc := merged.AppendBinary(make([]byte, 0, recordSizeHint(merged)))
+	// A fresh buffer, exactly sized: after the write it becomes the cache's.
+	enc := merged.AppendBinary(nil)
 	if err := s.db.Set(kb.b, enc, s.wo); err != nil {
 		s.cache.remove(h, kb.b)
 		return nil, fmt.Errorf("engine: write db %d key %q: %w", db, key, err)
@@ -309,19 +311,6 @@ func (s *Store) Update(db int, key []byte, fn func(cur version.Siblings) (versio
 	s.cache.put(h, kb.b, enc)
 	s.stats.recordsWritten.Add(1)
 	return merged, nil
-}
-
-// recordSizeHint is a capacity that usually fits the encoding of s.
-func recordSizeHint(s version.Siblings) int {
-	n := 8
-	for i := range s {
-		v := &s[i]
-		n += 32 + len(v.Writer) + len(v.Value)
-		for _, e := range v.Clock {
-			n += 24 + len(e.Node)
-		}
-	}
-	return n
 }
 
 // ScanSlot calls fn for every record of db in slot, in key order, starting
@@ -360,7 +349,7 @@ func (s *Store) ScanSlot(db int, slot uint16, after []byte, fn func(key []byte, 
 		k, raw := buf[:len(key):len(key)], buf[len(key):]
 		copy(k, key)
 		copy(raw, val)
-		sib, derr := version.Decode(raw)
+		sib, derr := s.ids.Decode(raw)
 		if derr != nil {
 			corrupt = &CorruptError{DB: db, Key: k, Err: derr}
 			return false
@@ -433,7 +422,7 @@ scan:
 			key, raw := buf[:len(k):len(k)], buf[len(k):]
 			copy(key, k)
 			copy(raw, val)
-			sib, derr := version.Decode(raw)
+			sib, derr := s.ids.Decode(raw)
 			if derr != nil {
 				ferr = &CorruptError{DB: db, Key: key, Err: derr}
 				break scan

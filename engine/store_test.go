@@ -157,13 +157,22 @@ func TestBinaryAndEmptyKeys(t *testing.T) {
 	}
 }
 
+// TestResultsBelongToCaller checks what a caller may do with results: keep
+// and modify everything but Get's Value bytes, which are the record cache's
+// (read-only), and which appending to copies rather than overwrites.
 func TestResultsBelongToCaller(t *testing.T) {
 	s := newTestStore(t, nil)
 	mustMerge(t, s, 0, "k", ver("a", 1, t0, "value"))
 	got := mustGet(t, s, 0, "k")
-	copy(got[0].Value, "XXXXX")
-	if again := values(mustGet(t, s, 0, "k")); !slices.Equal(again, []string{"value"}) {
-		t.Fatalf("modifying a Get result changed the store: %q", again)
+	if v := got[0].Value; cap(v) != len(v) {
+		t.Fatalf("Get Value has spare capacity %d: appending would write into the cache", cap(v)-len(v))
+	}
+	_ = append(got[0].Value, "XXXXX"...)
+	got[0].Clock[0].Counter = 99
+	got[0].Writer = "x"
+	got[0] = ver("b", 1, t0, "other")
+	if again := mustGet(t, s, 0, "k"); !slices.Equal(values(again), []string{"value"}) || again[0].Clock[0].Counter != 1 || again[0].Writer != "a" {
+		t.Fatalf("modifying a Get result changed the store: %q %v", values(again), again[0].Clock)
 	}
 	var kept [][]byte
 	if err := s.ScanSlot(0, ring.Slot([]byte("k")), nil, func(k []byte, sib version.Siblings) bool {

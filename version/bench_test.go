@@ -1,6 +1,7 @@
 package version
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -70,5 +71,88 @@ func BenchmarkAppendBinary(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		buf = s.AppendBinary(buf[:0])
+	}
+}
+
+// hexNodes are node IDs as a real cluster names them: 40 hex digits.
+var hexNodes = [3]string{
+	"3f9a1c0b7e2d4a6f8b1c3e5d7f9a0b2c4d6e8f01",
+	"8c2e4a6b0d1f3e5c7a9b1d3f5e7c9a0b2d4f6e82",
+	"d41d8cd98f00b204e9800998ecf8427e5a1b2c39",
+}
+
+// typicalRecord is the encoding of what most keys hold: one version with a
+// clock of entries of the hexNodes, written by the first, and a 100-byte
+// value.
+func typicalRecord(entries int) []byte {
+	at := MakeHLC(1_700_000_000_000, 0)
+	var c Clock
+	for i := range entries {
+		c = append(c, Entry{Node: hexNodes[i], Counter: uint64(1000 + i), Stamp: at + HLC(i)})
+	}
+	v := Version{Clock: c, Timestamp: at, Writer: hexNodes[0], Kind: KindString, Value: []byte(strings.Repeat("v", 100))}
+	return Siblings{v}.AppendBinary(nil)
+}
+
+// BenchmarkRecord decodes and encodes typical records with clocks of one
+// to three entries.
+func BenchmarkRecord(b *testing.B) {
+	for _, entries := range []int{1, 3} {
+		rec := typicalRecord(entries)
+		b.Run(fmt.Sprintf("decode/entries=%d", entries), func(b *testing.B) {
+			b.SetBytes(int64(len(rec)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := Decode(rec); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(fmt.Sprintf("decoder/entries=%d", entries), func(b *testing.B) {
+			var d Decoder
+			b.SetBytes(int64(len(rec)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := d.Decode(rec); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(fmt.Sprintf("append/entries=%d", entries), func(b *testing.B) {
+			s, err := Decode(rec)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.SetBytes(int64(len(rec)))
+			b.ReportAllocs()
+			for b.Loop() {
+				s.AppendBinary(nil)
+			}
+		})
+		b.Run(fmt.Sprintf("append-reuse/entries=%d", entries), func(b *testing.B) {
+			s, err := Decode(rec)
+			if err != nil {
+				b.Fatal(err)
+			}
+			buf := make([]byte, 0, 256)
+			b.SetBytes(int64(len(rec)))
+			b.ReportAllocs()
+			for b.Loop() {
+				buf = s.AppendBinary(buf[:0])
+			}
+		})
+	}
+}
+
+// BenchmarkNewClock is what a SET over an existing key computes before
+// anything is stored: the clock of the current siblings, incremented.
+func BenchmarkNewClock(b *testing.B) {
+	s, err := Decode(typicalRecord(3))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		s.Clock().Increment(hexNodes[0], 1)
 	}
 }

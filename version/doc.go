@@ -15,5 +15,7 @@
 // concurrent that were not, never hide a concurrent one.
 //
 // The package is pure: no I/O, no goroutines, no clocks. Time and node IDs are
-// arguments. It must never read the wall clock or hold state between calls.
+// arguments. It must never read the wall clock or hold state between calls,
+// except the node ID strings a caller's Decoder remembers to save
+// allocations, which must never change a result.
 package version

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math/bits"
 	"slices"
 	"strings"
 )
@@ -59,6 +60,9 @@ const (
 // the bytes AppendBinary makes from a canonical set, so equal sets have equal
 // encodings.
 func (s Siblings) AppendBinary(b []byte) []byte {
+	if n := s.encodedLen(); cap(b)-len(b) < n {
+		b = append(make([]byte, 0, len(b)+n), b...)
+	}
 	b = append(b, recordFormat)
 	b = binary.AppendUvarint(b, uint64(len(s)))
 	for i := range s {
@@ -77,6 +81,34 @@ func (s Siblings) AppendBinary(b []byte) []byte {
 	}
 	return b
 }
+
+// encodedLen is the length of s.AppendBinary(nil), so that AppendBinary
+// allocates once, exactly.
+func (s Siblings) encodedLen() int {
+	n := 1 + uvarintLen(uint64(len(s)))
+	for i := range s {
+		v := &s[i]
+		n += v.Clock.encodedLen() + uvarintLen(uint64(v.Timestamp)) + strLen(len(v.Writer)) +
+			uvarintLen(zigzag(v.ExpireAt)) + 2 + strLen(len(v.Value))
+	}
+	return n
+}
+
+func (c Clock) encodedLen() int {
+	n := uvarintLen(uint64(len(c)))
+	for _, e := range c {
+		n += strLen(len(e.Node)) + uvarintLen(e.Counter) + uvarintLen(uint64(e.Stamp))
+	}
+	return n
+}
+
+func uvarintLen(x uint64) int { return (bits.Len64(x|1) + 6) / 7 }
+
+func strLen(n int) int { return uvarintLen(uint64(n)) + n }
+
+// zigzag is how binary.AppendVarint maps a signed value to the unsigned one
+// it writes.
+func zigzag(x int64) uint64 { return uint64(x<<1) ^ uint64(x>>63) }
 
 func (c Clock) appendBinary(b []byte) []byte {
 	b = binary.AppendUvarint(b, uint64(len(c)))
@@ -99,8 +131,10 @@ func appendStr(b []byte, s string) []byte {
 // not have produced (over-long varints, trailing bytes). Every error wraps
 // ErrCorrupt. Decode allocates only for what it has actually read, never for
 // a declared count or length.
-func Decode(b []byte) (Siblings, error) {
-	d := decoder{b: b}
+func Decode(b []byte) (Siblings, error) { return decodeRecord(b, nil) }
+
+func decodeRecord(b []byte, ids *Decoder) (Siblings, error) {
+	d := reader{b: b, ids: ids}
 	if d.byte() != recordFormat {
 		return nil, errFormat
 	}
@@ -109,9 +143,12 @@ func Decode(b []byte) (Siblings, error) {
 		d.fail(errCount)
 	}
 	var s Siblings
+	// One clock at a time is decoded here, then copied to the heap once the
+	// version around it has decoded too.
+	var entries [MaxClockEntries]Entry
 	for i := uint64(0); i < n && d.err == nil; i++ {
 		var v Version
-		v.Clock = d.clock(MaxClockEntries)
+		k := d.clock(&entries)
 		v.Timestamp = HLC(d.uvarint())
 		v.Writer = d.str(maxNodeIDLen)
 		v.ExpireAt = d.varint()
@@ -124,6 +161,14 @@ func Decode(b []byte) (Siblings, error) {
 		v.Value = d.bytes(len(d.b))
 		if d.err != nil {
 			break
+		}
+		if n == 1 {
+			// Most keys hold one version: one allocation for it and its clock.
+			s = single(v, entries[:k])
+			break
+		}
+		if k > 0 {
+			v.Clock = slices.Clone(entries[:k])
 		}
 		// Canonical means sorted by newer and pairwise concurrent, which is
 		// exactly what reconcile returns; checking as we go rejects a
@@ -152,9 +197,46 @@ func Decode(b []byte) (Siblings, error) {
 	return s, nil
 }
 
-type decoder struct {
+// single returns Siblings{v} with v's clock a copy of c, both in one
+// allocation sized for c.
+func single(v Version, c []Entry) Siblings {
+	switch {
+	case len(c) == 0:
+		return Siblings{v}
+	case len(c) == 1: // a key only ever written through one node
+		blk := new(struct {
+			v [1]Version
+			e [1]Entry
+		})
+		return fill(blk.v[:], blk.e[:], v, c)
+	case len(c) <= 3: // a key's replicas, in a cluster of N=3
+		blk := new(struct {
+			v [1]Version
+			e [3]Entry
+		})
+		return fill(blk.v[:], blk.e[:], v, c)
+	default:
+		blk := new(struct {
+			v [1]Version
+			e [MaxClockEntries]Entry
+		})
+		return fill(blk.v[:], blk.e[:], v, c)
+	}
+}
+
+// fill stores v, with a copy of c in e as its clock, as s's only version.
+func fill(s Siblings, e Clock, v Version, c []Entry) Siblings {
+	v.Clock = e[:copy(e, c):len(c)]
+	s[0] = v
+	return s
+}
+
+// reader is the state of one decoding.
+type reader struct {
 	b   []byte
 	err error
+
+	ids *Decoder // where node IDs come from; nil: names below
 
 	// names are node IDs decoded so far, reused rather than allocated again:
 	// a record names the same few nodes in every clock and as writers.
@@ -162,14 +244,14 @@ type decoder struct {
 	nnames int
 }
 
-func (d *decoder) fail(err error) {
+func (d *reader) fail(err error) {
 	if d.err == nil {
 		d.err = err
 	}
 	d.b = nil
 }
 
-func (d *decoder) byte() byte {
+func (d *reader) byte() byte {
 	if d.err != nil || len(d.b) < 1 {
 		d.fail(errLength)
 		return 0
@@ -179,7 +261,18 @@ func (d *decoder) byte() byte {
 	return c
 }
 
-func (d *decoder) uvarint() uint64 {
+func (d *reader) uvarint() uint64 {
+	// Lengths, counts and most counters are one byte: inline those. (A
+	// failed reader has no bytes left, so this never reads past an error.)
+	b := d.b
+	if len(b) == 0 || b[0] >= 0x80 {
+		return d.uvarintSlow()
+	}
+	d.b = b[1:]
+	return uint64(b[0])
+}
+
+func (d *reader) uvarintSlow() uint64 {
 	if d.err != nil {
 		return 0
 	}
@@ -198,7 +291,7 @@ func (d *decoder) uvarint() uint64 {
 	return v
 }
 
-func (d *decoder) varint() int64 {
+func (d *reader) varint() int64 {
 	ux := d.uvarint() // AppendVarint is AppendUvarint of the zig-zag encoding
 	x := int64(ux >> 1)
 	if ux&1 != 0 {
@@ -207,7 +300,7 @@ func (d *decoder) varint() int64 {
 	return x
 }
 
-func (d *decoder) bytes(limit int) []byte {
+func (d *reader) bytes(limit int) []byte {
 	n := d.uvarint()
 	if d.err != nil {
 		return nil
@@ -222,8 +315,11 @@ func (d *decoder) bytes(limit int) []byte {
 }
 
 // str decodes a node ID, reusing an identical one decoded before.
-func (d *decoder) str(limit int) string {
+func (d *reader) str(limit int) string {
 	b := d.bytes(limit)
+	if d.ids != nil {
+		return d.ids.id(b)
+	}
 	if s, ok := d.known(b); ok {
 		return s
 	}
@@ -233,7 +329,7 @@ func (d *decoder) str(limit int) string {
 }
 
 // known returns a node ID equal to b decoded before, if any.
-func (d *decoder) known(b []byte) (string, bool) {
+func (d *reader) known(b []byte) (string, bool) {
 	if len(b) == 0 {
 		return "", true
 	}
@@ -245,46 +341,49 @@ func (d *decoder) known(b []byte) (string, bool) {
 	return "", false
 }
 
-func (d *decoder) remember(s string) {
+func (d *reader) remember(s string) {
 	if d.nnames < len(d.names) {
 		d.names[d.nnames] = s
 		d.nnames++
 	}
 }
 
-// clock decodes a clock of at most limit entries that is well formed
-// (sorted, unique, non-empty node IDs, counters above zero).
-func (d *decoder) clock(limit int) Clock {
+// clock decodes a clock of at most MaxClockEntries entries into c and
+// returns its length. Only a clock that is well formed (sorted, unique,
+// non-empty node IDs, counters above zero) costs allocations, for node IDs
+// not seen before.
+func (d *reader) clock(c *[MaxClockEntries]Entry) int {
 	n := d.uvarint()
-	if d.err == nil && (n > uint64(limit) || n > uint64(len(d.b)/minEntryLen)) {
+	if d.err == nil && (n > MaxClockEntries || n > uint64(len(d.b)/minEntryLen)) {
 		d.fail(errClockSize)
 	}
 	if d.err != nil || n == 0 {
-		return nil
+		return 0
 	}
-	if n > MaxClockEntries {
-		return d.longClock(int(n))
-	}
-	// Decode on the stack and allocate only for a clock that is good: one
-	// slice of entries and one string holding every new node ID.
-	var entries [MaxClockEntries]Entry
 	var nodes [MaxClockEntries][]byte
 	for i := range n {
 		nodes[i] = d.bytes(maxNodeIDLen)
-		entries[i].Counter = d.uvarint()
-		entries[i].Stamp = HLC(d.uvarint())
+		c[i].Counter = d.uvarint()
+		c[i].Stamp = HLC(d.uvarint())
 		if d.err != nil {
-			return nil
+			return 0
 		}
-		if len(nodes[i]) == 0 || entries[i].Counter == 0 || (i > 0 && bytes.Compare(nodes[i-1], nodes[i]) >= 0) {
+		if len(nodes[i]) == 0 || c[i].Counter == 0 || (i > 0 && bytes.Compare(nodes[i-1], nodes[i]) >= 0) {
 			d.fail(errClock)
-			return nil
+			return 0
 		}
 	}
+	if d.ids != nil {
+		for i := range n {
+			c[i].Node = d.ids.id(nodes[i])
+		}
+		return int(n)
+	}
+	// One string holds every node ID not seen before.
 	size := 0
 	for i := range n {
 		if s, ok := d.known(nodes[i]); ok {
-			entries[i].Node = s
+			c[i].Node = s
 			nodes[i] = nil
 		}
 		size += len(nodes[i])
@@ -297,17 +396,40 @@ func (d *decoder) clock(limit int) Clock {
 	all, off := fresh.String(), 0
 	for i := range n {
 		if nodes[i] != nil {
-			entries[i].Node = all[off : off+len(nodes[i])]
+			c[i].Node = all[off : off+len(nodes[i])]
 			off += len(nodes[i])
-			d.remember(entries[i].Node)
+			d.remember(c[i].Node)
 		}
 	}
-	return slices.Clone(entries[:n])
+	return int(n)
+}
+
+// anyClock decodes a clock of at most limit entries, which may exceed
+// MaxClockEntries (a context token's).
+func (d *reader) anyClock(limit int) Clock {
+	save := d.b
+	n := d.uvarint()
+	if d.err == nil && (n > uint64(limit) || n > uint64(len(d.b)/minEntryLen)) {
+		d.fail(errClockSize)
+	}
+	if d.err != nil || n == 0 {
+		return nil
+	}
+	if n > MaxClockEntries {
+		return d.longClock(int(n))
+	}
+	d.b = save
+	var c [MaxClockEntries]Entry
+	k := d.clock(&c)
+	if d.err != nil {
+		return nil
+	}
+	return slices.Clone(c[:k])
 }
 
 // longClock decodes the n entries of a clock longer than MaxClockEntries,
 // which only a context token holds.
-func (d *decoder) longClock(n int) Clock {
+func (d *reader) longClock(n int) Clock {
 	c := make(Clock, 0, n)
 	for range n {
 		var e Entry
@@ -358,11 +480,11 @@ func DecodeContext(token string) (Clock, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrBadContext, err)
 	}
-	d := decoder{b: raw}
+	d := reader{b: raw}
 	if d.byte() != recordFormat {
 		return nil, fmt.Errorf("%w: unknown format", ErrBadContext)
 	}
-	c := d.clock(len(raw))
+	c := d.anyClock(len(raw))
 	if d.err == nil && len(d.b) != 0 {
 		d.fail(errTrailing)
 	}

@@ -29,8 +29,18 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("Decode modified its input")
 		}
 		checkDecoded(t, b, s, err)
+		var d Decoder
+		for range 2 { // cold, then with the IDs remembered
+			ds, derr := d.Decode(b)
+			if (derr == nil) != (err == nil) || !identical(ds, s) {
+				t.Fatalf("Decoder gives %q, %v; Decode gives %q, %v", values(ds), derr, values(s), err)
+			}
+		}
 		if err != nil {
 			return
+		}
+		if enc := s.AppendBinary(nil); len(enc) != s.encodedLen() {
+			t.Fatalf("encodedLen %d, encoding is %d bytes", s.encodedLen(), len(enc))
 		}
 		again, err := Decode(s.AppendBinary(nil))
 		if err != nil || !again.Equal(s) {

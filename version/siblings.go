@@ -152,8 +152,12 @@ func reconcile(all Siblings) Siblings {
 func (s Siblings) Add(v Version) Siblings { return Merge(s, Siblings{v}) }
 
 // Clock returns the merge of every sibling's clock: the context that a write
-// superseding all of s must descend from.
+// superseding all of s must descend from. For one sibling it is that
+// sibling's clock itself, which clocks' immutability makes safe to share.
 func (s Siblings) Clock() Clock {
+	if len(s) == 1 {
+		return s[0].Clock // the SET path: no copy
+	}
 	var c Clock
 	for i := range s {
 		c = c.Merge(s[i].Clock)
