@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ringstore/ringstore/coordinator"
+	"github.com/ringstore/ringstore/version"
 )
 
 // PeerServerConfig configures a PeerServer. A zero field takes the default
@@ -108,6 +109,9 @@ type PeerServer struct {
 	// ops are the extra handlers; written by Handle before the first Serve
 	// and only read after it (Serve takes mu, which orders the two).
 	ops [opLimit]OpHandler
+	// ids keeps the node IDs of decoded writes, which name the same few
+	// nodes over and over, so that decoding does not allocate them each time.
+	ids version.Decoder
 
 	mu      sync.Mutex
 	serving bool                      // guarded by mu: Serve was called

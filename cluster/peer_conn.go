@@ -10,8 +10,6 @@ import (
 	"runtime/debug"
 	"sync"
 	"time"
-
-	"github.com/ringstore/ringstore/version"
 )
 
 // serverConn is one accepted peer connection: serve reads requests and hands
@@ -287,7 +285,7 @@ func (sc *serverConn) dispatch(ctx context.Context, op Op, p []byte) (resp []byt
 		if err != nil {
 			return nil, badRequest{err}
 		}
-		sib, err := version.Decode(record)
+		sib, err := sc.s.ids.Decode(record)
 		if err != nil {
 			return nil, badRequest{err}
 		}

@@ -170,9 +170,10 @@ type Transport struct {
 	peers  atomic.Pointer[map[string]*peer] // copy on write under mu
 	mu     sync.Mutex                       // serialises changes to peers and closed
 
-	wg    sync.WaitGroup // dials and connection goroutines
-	calls sync.Pool      // *call
-	bufs  sync.Pool      // *[]byte request encoding buffers
+	wg    sync.WaitGroup  // dials and connection goroutines
+	calls sync.Pool       // *call
+	ids   version.Decoder // node IDs of decoded replies, shared across calls
+	bufs  sync.Pool       // *[]byte request encoding buffers
 	stats transportCounters
 }
 
@@ -215,7 +216,7 @@ func (t *Transport) Read(ctx context.Context, node string, db int, key []byte) (
 	if err != nil || len(resp) == 0 {
 		return nil, err
 	}
-	sib, err := version.Decode(resp)
+	sib, err := t.ids.Decode(resp)
 	if err != nil {
 		return nil, fmt.Errorf("cluster: read on %s: %w", node, err)
 	}
@@ -356,7 +357,7 @@ func (t *Transport) complete(cl *call, r result) {
 	} else if len(r.payload) != 0 {
 		switch op {
 		case OpRead:
-			if sib, err = version.Decode(r.payload); err != nil {
+			if sib, err = t.ids.Decode(r.payload); err != nil {
 				err = fmt.Errorf("cluster: read on %s: %w", node, err)
 			}
 		case OpWrite:
