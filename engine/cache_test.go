@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/ringstore/ringstore/version"
 )
 
@@ -151,4 +152,96 @@ func TestRecordCacheForgetsRemovedRecords(t *testing.T) {
 	if got := mustGet(t, s, 0, "k"); got != nil {
 		t.Fatalf("after FlushAll: %v", values(got))
 	}
+}
+
+// TestCompleteCache: a miss of a complete cache answers "absent" without
+// pebble, so completeness must end whenever pebble may hold a record the
+// cache does not; every case below would read a present key as absent if
+// it did not.
+func TestCompleteCache(t *testing.T) {
+	complete := func(s *Store) bool { return s.cache.complete.Load() }
+	t.Run("fresh store, writes, reads, expiry keep it", func(t *testing.T) {
+		clk := newFakeClock(t0)
+		s := newTestStore(t, clk, withGrace)
+		if !complete(s) {
+			t.Fatal("a fresh store's cache is not complete")
+		}
+		mustMerge(t, s, 0, "k", ver("a", 1, t0, "v"))
+		mustMerge(t, s, 0, "e", expiring("a", 1, t0, time.Millisecond, "v"))
+		if got := mustGet(t, s, 0, "absent"); got != nil {
+			t.Fatal(values(got))
+		}
+		clk.Set(t0 + 5)
+		s.expireCycle()
+		// The expired value became a tombstone that keeps its clock, and the
+		// cache holds it: a later write must see that clock.
+		if got := mustGet(t, s, 0, "e"); len(got) != 1 || !got[0].Tombstone {
+			t.Fatalf("after expiry: %v", got)
+		}
+		if !complete(s) {
+			t.Fatal("expiry ended completeness")
+		}
+	})
+	t.Run("reopened store with records is not complete", func(t *testing.T) {
+		fs := vfs.NewMem()
+		s := newTestStore(t, nil, func(c *Config) { c.FS = fs })
+		mustMerge(t, s, 0, "k", ver("a", 1, t0, "v"))
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		s = newTestStore(t, nil, func(c *Config) { c.FS = fs })
+		if complete(s) {
+			t.Fatal("complete although pebble holds records the cache never saw")
+		}
+		if got := values(mustGet(t, s, 0, "k")); len(got) != 1 || got[0] != "v" {
+			t.Fatalf("after reopen: %q", got)
+		}
+	})
+	t.Run("eviction ends it", func(t *testing.T) {
+		s := newTestStore(t, nil, func(c *Config) { c.RecordCacheSize = 64 << 10 })
+		for i := range 3000 {
+			mustMerge(t, s, 0, fmt.Sprintf("key%d", i), ver("a", 1, t0, "v"))
+		}
+		if complete(s) {
+			t.Fatal("complete after evictions")
+		}
+		for i := range 3000 {
+			if mustGet(t, s, 0, fmt.Sprintf("key%d", i)) == nil {
+				t.Fatalf("key%d read as absent after eviction", i)
+			}
+		}
+	})
+	t.Run("a record too big to cache ends it", func(t *testing.T) {
+		s := newTestStore(t, nil, func(c *Config) { c.RecordCacheSize = 64 << 10 })
+		mustMerge(t, s, 0, "big", ver("a", 1, t0, string(make([]byte, 4096))))
+		if complete(s) {
+			t.Fatal("complete although a record was not cached")
+		}
+		if mustGet(t, s, 0, "big") == nil {
+			t.Fatal("uncached big record read as absent")
+		}
+	})
+	t.Run("FlushDB ends it, FlushAll restores it", func(t *testing.T) {
+		s := newTestStore(t, nil)
+		mustMerge(t, s, 0, "k0", ver("a", 1, t0, "v"))
+		mustMerge(t, s, 1, "k1", ver("a", 1, t0, "v"))
+		if err := s.FlushDB(0); err != nil {
+			t.Fatal(err)
+		}
+		if complete(s) {
+			t.Fatal("complete after FlushDB cleared the other databases' entries")
+		}
+		if mustGet(t, s, 1, "k1") == nil {
+			t.Fatal("db 1's record read as absent after FLUSHDB of db 0")
+		}
+		if err := s.FlushAll(); err != nil {
+			t.Fatal(err)
+		}
+		if !complete(s) {
+			t.Fatal("not complete after FlushAll emptied the store")
+		}
+		if mustGet(t, s, 1, "k1") != nil {
+			t.Fatal("record survived FlushAll")
+		}
+	})
 }

@@ -183,11 +183,14 @@ func (s *Store) applyExpiry(t *expireTask) {
 	} else {
 		err = s.db.Set(t.key, t.next, pebble.NoSync)
 	}
-	s.cache.remove(h, t.key)
 	if err != nil {
+		s.cache.forget(h, t.key)
 		s.log.Error("expiry: write", "db", t.db, "key", key, "err", err)
 		return
 	}
+	// The rewritten record (nil: gone) replaces the cached one; dropping the
+	// entry instead would end the cache's completeness.
+	s.cache.put(h, t.key, t.next)
 	if t.drops {
 		s.stats.expiredPurged.Add(1)
 	}

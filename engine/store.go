@@ -135,12 +135,32 @@ func Open(cfg Config) (*Store, error) {
 	if err := s.loadHints(); err != nil {
 		return nil, errors.Join(err, db.Close())
 	}
+	empty, err := s.noRecords()
+	if err != nil {
+		return nil, errors.Join(err, db.Close())
+	}
+	if empty {
+		s.cache.setComplete()
+	}
 
 	s.wg.Go(s.expireLoop)
 	if cfg.Fsync == FsyncEverySec {
 		s.wg.Go(s.syncLoop)
 	}
 	return s, nil
+}
+
+// noRecords reports whether pebble holds no data record at all.
+func (s *Store) noRecords() (bool, error) {
+	iter, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{nsData}, UpperBound: []byte{nsData + 1}})
+	if err != nil {
+		return false, fmt.Errorf("engine: open: %w", err)
+	}
+	empty := !iter.First()
+	if err := errors.Join(iter.Error(), iter.Close()); err != nil {
+		return false, fmt.Errorf("engine: open: %w", err)
+	}
+	return empty, nil
 }
 
 // Close stops the background goroutines and waits for them and for calls in
@@ -305,7 +325,7 @@ func (s *Store) Update(db int, key []byte, fn func(cur version.Siblings) (versio
 	// A fresh buffer, exactly sized: after the write it becomes the cache's.
 	enc := merged.AppendBinary(nil)
 	if err := s.db.Set(kb.b, enc, s.wo); err != nil {
-		s.cache.remove(h, kb.b)
+		s.cache.forget(h, kb.b)
 		return nil, fmt.Errorf("engine: write db %d key %q: %w", db, key, err)
 	}
 	s.cache.put(h, kb.b, enc)
@@ -515,6 +535,7 @@ func (s *Store) flushData() error {
 	if err != nil {
 		return fmt.Errorf("engine: flush all: %w", err)
 	}
+	s.cache.setComplete() // pebble holds no record now
 	s.compactAfterFlush()
 	return nil
 }
