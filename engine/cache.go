@@ -37,6 +37,7 @@ type recordCache struct {
 	shards   [cacheShards]cacheShard
 	maxShard int64 // byte budget of one shard
 	complete atomic.Bool
+	lost     atomic.Uint64 // times completeness was ended (see incomplete)
 }
 
 const cacheShards = 64
@@ -107,9 +108,16 @@ func (c *recordCache) put(h uint64, k, rec []byte) {
 		sh.bytes += size
 	}
 	if sh.bytes > c.maxShard {
-		c.complete.Store(false) // before any live entry goes
+		c.incomplete() // before any live entry goes
 		sh.evict(c.maxShard - c.maxShard/8)
 	}
+}
+
+// incomplete ends completeness and counts it, so that a warm-up can tell
+// whether everything it read stayed cached.
+func (c *recordCache) incomplete() {
+	c.lost.Add(1)
+	c.complete.Store(false)
 }
 
 // knownAbsent reports whether a key that missed the cache is absent from
@@ -145,7 +153,7 @@ func (c *recordCache) forget(h uint64, k []byte) {
 	if c == nil {
 		return
 	}
-	c.complete.Store(false)
+	c.incomplete()
 	c.remove(h, k)
 }
 
@@ -170,7 +178,7 @@ func (c *recordCache) clear() {
 	if c == nil {
 		return
 	}
-	c.complete.Store(false)
+	c.incomplete()
 	for i := range c.shards {
 		sh := &c.shards[i]
 		sh.mu.Lock()

@@ -182,19 +182,46 @@ func TestCompleteCache(t *testing.T) {
 			t.Fatal("expiry ended completeness")
 		}
 	})
-	t.Run("reopened store with records is not complete", func(t *testing.T) {
+	t.Run("reopen warms the cache and is complete when everything fits", func(t *testing.T) {
 		fs := vfs.NewMem()
 		s := newTestStore(t, nil, func(c *Config) { c.FS = fs })
 		mustMerge(t, s, 0, "k", ver("a", 1, t0, "v"))
+		mustMerge(t, s, 3, "k3", ver("a", 1, t0, "v3"))
 		if err := s.Close(); err != nil {
 			t.Fatal(err)
 		}
 		s = newTestStore(t, nil, func(c *Config) { c.FS = fs })
-		if complete(s) {
-			t.Fatal("complete although pebble holds records the cache never saw")
+		if !complete(s) {
+			t.Fatal("not complete although every record fit the cache")
 		}
 		if got := values(mustGet(t, s, 0, "k")); len(got) != 1 || got[0] != "v" {
 			t.Fatalf("after reopen: %q", got)
+		}
+		if got := values(mustGet(t, s, 3, "k3")); len(got) != 1 || got[0] != "v3" {
+			t.Fatalf("after reopen: %q", got)
+		}
+		if got := mustGet(t, s, 0, "absent"); got != nil {
+			t.Fatal(values(got))
+		}
+	})
+	t.Run("reopen with more records than the cache holds is not complete", func(t *testing.T) {
+		fs := vfs.NewMem()
+		tiny := func(c *Config) { c.FS = fs; c.RecordCacheSize = 64 << 10 }
+		s := newTestStore(t, nil, func(c *Config) { c.FS = fs })
+		for i := range 3000 {
+			mustMerge(t, s, 0, fmt.Sprintf("key%d", i), ver("a", 1, t0, "v"))
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		s = newTestStore(t, nil, tiny)
+		if complete(s) {
+			t.Fatal("complete although the records did not fit")
+		}
+		for i := range 3000 {
+			if mustGet(t, s, 0, fmt.Sprintf("key%d", i)) == nil {
+				t.Fatalf("key%d read as absent after reopen", i)
+			}
 		}
 	})
 	t.Run("eviction ends it", func(t *testing.T) {

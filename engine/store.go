@@ -135,12 +135,8 @@ func Open(cfg Config) (*Store, error) {
 	if err := s.loadHints(); err != nil {
 		return nil, errors.Join(err, db.Close())
 	}
-	empty, err := s.noRecords()
-	if err != nil {
+	if err := s.warmCache(); err != nil {
 		return nil, errors.Join(err, db.Close())
-	}
-	if empty {
-		s.cache.setComplete()
 	}
 
 	s.wg.Go(s.expireLoop)
@@ -150,17 +146,41 @@ func Open(cfg Config) (*Store, error) {
 	return s, nil
 }
 
-// noRecords reports whether pebble holds no data record at all.
-func (s *Store) noRecords() (bool, error) {
+// warmCache loads every record into the record cache and marks it complete
+// when they all fit (a fresh store trivially does), so that a restarted
+// node whose data fits in memory keeps answering misses without pebble. It
+// stops at the first record that does not fit: then the cache stays
+// incomplete and what was loaded is merely warm. Reading at most the
+// cache's budget keeps start-up short.
+func (s *Store) warmCache() error {
+	if s.cache == nil {
+		return nil
+	}
 	iter, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{nsData}, UpperBound: []byte{nsData + 1}})
 	if err != nil {
-		return false, fmt.Errorf("engine: open: %w", err)
+		return fmt.Errorf("engine: open: warm the record cache: %w", err)
 	}
-	empty := !iter.First()
+	lost := s.cache.lost.Load()
+	all := true
+	for ok := iter.First(); ok; ok = iter.Next() {
+		val, err := iter.ValueAndErr()
+		if err != nil {
+			return errors.Join(fmt.Errorf("engine: open: warm the record cache: %w", err), iter.Close())
+		}
+		k := iter.Key()
+		s.cache.put(s.hash(k), k, bytes.Clone(val))
+		if s.cache.lost.Load() != lost {
+			all = false
+			break
+		}
+	}
 	if err := errors.Join(iter.Error(), iter.Close()); err != nil {
-		return false, fmt.Errorf("engine: open: %w", err)
+		return fmt.Errorf("engine: open: warm the record cache: %w", err)
 	}
-	return empty, nil
+	if all {
+		s.cache.setComplete()
+	}
+	return nil
 }
 
 // Close stops the background goroutines and waits for them and for calls in
