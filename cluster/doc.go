@@ -50,7 +50,8 @@
 //
 // The wire format is in frame.go. Calls are identified by an Op; the
 // coordinator's three calls and a Ping are built in, ops 0x10-0x3f are
-// reserved for anti-entropy and handoff, and 0x40-0x7f for later use. A new
+// reserved for anti-entropy and handoff (0x10 is OpSlotPage, below), and
+// 0x40-0x7f for later use. A new
 // call is a generic Transport.Call on the client and a PeerServer.Handle
 // registration on the server.
 //
@@ -78,4 +79,52 @@
 // makes it Up again. Readers take an immutable Snapshot (table, members,
 // states, addresses) from an atomic pointer; Subscribe hands out only the
 // newest one, so a slow reader never holds up gossip.
+//
+// # Range transfer
+//
+// When the ring changes, a node that now appears in slots' preference lists
+// it was not in pulls those slots' records (Transfers, driven by
+// Subscribe). It compares each new table with the one it last planned for,
+// groups the slots it gained into runs with the same candidate sources (the
+// slots' previous holders, then their current ones), and pulls one run at
+// a time with OpSlotPage: pages of at most TransferConfig.PageBytes, in
+// (database, slot, key) order, one page per PageInterval, so that a join
+// under load takes a bounded share of disk and network. Each record is
+// merged with the Store's sibling merge, which is idempotent and
+// commutative: a page pulled twice, or racing a live write of the same key
+// (the newcomer receives writes from the moment it is in the table), is
+// harmless. A failed page is asked of the next source that is up; when all
+// have failed the run waits RetryInterval. Progress is in memory only: a
+// node that restarts (or that knew of no other member before, as on its
+// first start or when its own one-node ring merges with another) pulls
+// every slot it holds again, which also brings back writes it missed while
+// down.
+//
+// Until a node has pulled what it gained it must not be the node that
+// lists those slots' keys (KEYS, SCAN, DBSIZE, and what CLUSTER SLOTS calls
+// the master), or a cluster client scanning every master would miss keys.
+// The rule: when its runs are done a node announces, in its gossip meta,
+// the digest of the ring log it finished (Membership.SetSynced); a member
+// is Ready in a Snapshot when that digest is the Snapshot's own Log. A
+// slot's master is the first healthy node of its preference list that is
+// Ready, or the first healthy one when none is (coordinator.Topology.Master;
+// CLUSTER SLOTS applies the same rule). A Ready node holds every slot of
+// its lists in that table, so whatever it lists is whole; when a join
+// shifts a slot to a newcomer, the old holders keep listing it until the
+// newcomer is Ready. Every node applies the rule to the same gossiped
+// state, so they agree once gossip has spread; in the moment between a
+// ring change and the members' announcements no one is Ready and the plain
+// first-healthy rule applies, as it did before range transfer existed.
+//
+// What range transfer does not do: it pulls from one source per run, so a
+// record that source lacks (a write it missed and whose hint is still on
+// its way) arrives by hinted handoff or read repair instead. It never
+// deletes: a node that left a slot's preference list keeps its copy, which
+// it no longer lists or serves (requests go to the preference list);
+// dropping it is safe only once tombstones cannot be purged before the copy
+// is, which nothing guarantees yet (and the copy left behind could bring a
+// deleted key back if the node rejoined the slot's list after its
+// tombstone was purged elsewhere). It does not push data out on leave:
+// with N replicas, the remaining N-1 holders of each slot are the sources
+// of the node that takes the leaver's place in the list.
 package cluster

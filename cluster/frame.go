@@ -79,6 +79,8 @@ func (op Op) String() string {
 		return "forward"
 	case OpPing:
 		return "ping"
+	case OpSlotPage:
+		return "slot-page"
 	}
 	return fmt.Sprintf("op%#02x", uint8(op))
 }

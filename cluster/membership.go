@@ -43,8 +43,9 @@ type Membership struct {
 	gossipAddr string
 	timing     timing
 
-	ringLog  atomic.Pointer[ringLog] // current log; replaced only under logMu
-	nodeMeta atomic.Pointer[[]byte]  // what NodeMeta announces; replaced with ringLog
+	ringLog  atomic.Pointer[ringLog]   // current log; replaced only under logMu
+	nodeMeta atomic.Pointer[[]byte]    // what NodeMeta announces; replaced with ringLog
+	synced   atomic.Pointer[LogDigest] // what SetSynced last announced; written under logMu
 	snap     atomic.Pointer[Snapshot]
 	alive    atomic.Int32 // gossip-alive nodes, us included: the broadcast queue's NumNodes
 	leaving  atomic.Bool  // set before memberlist's Leave: stop announcing ourselves
@@ -88,16 +89,19 @@ type Membership struct {
 // Membership.mu.
 type nodeInfo struct {
 	addrs  nodeAddrs
-	log    logDigest // from its node meta
+	log    LogDigest // from its node meta
 	hasLog bool
-	alive  bool // memberlist reports it alive
+	// dataSynced is the log whose slots the node announced it holds the
+	// data of (Member.Synced), from its node meta.
+	dataSynced LogDigest
+	alive      bool // memberlist reports it alive
 	// unreachable, when non-zero, is when the coordinator reported the node
 	// unreachable; cleared by a later sign of life.
 	unreachable time.Time
 	// Repair sync (syncLogs): when our digests started to differ, and the
 	// digest pair we last sent our log for.
 	mismatchSince time.Time
-	synced        [2]logDigest
+	synced        [2]LogDigest
 }
 
 // timing holds the loop's intervals, derived from the gossip configuration.
@@ -472,9 +476,33 @@ func (m *Membership) mergeEvents(evs []ring.Event, relay bool) bool {
 // publishLog makes lg current and updates the node meta that announces its
 // digest. m.logMu must be held, except before gossip starts.
 func (m *Membership) publishLog(lg *ringLog) {
-	meta := nodeMeta{ID: m.self, RESPAddr: m.cfg.RESPAddr, PeerAddr: m.cfg.PeerAddr, Log: lg.digest}.appendBinary(nil)
+	var synced LogDigest
+	if p := m.synced.Load(); p != nil {
+		synced = *p
+	}
+	meta := nodeMeta{ID: m.self, RESPAddr: m.cfg.RESPAddr, PeerAddr: m.cfg.PeerAddr, Log: lg.digest, Synced: synced}.appendBinary(nil)
 	m.ringLog.Store(lg)
 	m.nodeMeta.Store(&meta)
+}
+
+// SetSynced announces, in this node's gossip meta and in its own
+// Snapshots, that it holds the data of every slot whose preference list
+// names it in the table of log d: its range transfers for that table are
+// done (see Snapshot.Ready). A node that never calls it is never Ready,
+// which its peers treat as "no better than anyone else". Idempotent.
+func (m *Membership) SetSynced(d LogDigest) {
+	m.logMu.Lock()
+	if p := m.synced.Load(); p != nil && *p == d {
+		m.logMu.Unlock()
+		return
+	}
+	m.synced.Store(&d)
+	m.publishLog(m.ringLog.Load())
+	m.logMu.Unlock()
+	m.announce()
+	m.mu.Lock()
+	m.rebuildLocked()
+	m.mu.Unlock()
 }
 
 // announce asks announceLoop to re-advertise our node meta.
@@ -579,6 +607,9 @@ func (m *Membership) applyLocked(it inboxItem) {
 		} else {
 			addrs.RESPAddr, addrs.PeerAddr = nm.RESPAddr, nm.PeerAddr
 			n.log, n.hasLog = nm.Log, true
+			if it.name != m.self {
+				n.dataSynced = nm.Synced
+			}
 		}
 		if it.name != m.self {
 			n.addrs = addrs
@@ -647,7 +678,7 @@ func (m *Membership) syncLogs() {
 		if n.mismatchSince.IsZero() {
 			n.mismatchSince = now
 		}
-		pair := [2]logDigest{ours, n.log}
+		pair := [2]LogDigest{ours, n.log}
 		if now.Sub(n.mismatchSince) >= m.timing.syncGrace && n.synced != pair && n.addrs.GossipAddr != "" {
 			n.synced = pair
 			targets = append(targets, n.addrs)
@@ -664,7 +695,7 @@ func (m *Membership) syncLogs() {
 				m.log.Debug("ring log sync failed", "peer", a.ID, "err", err)
 				m.mu.Lock()
 				if n := m.mu.nodes[a.ID]; n != nil {
-					n.synced = [2]logDigest{}
+					n.synced = [2]LogDigest{}
 				}
 				m.mu.Unlock()
 			}

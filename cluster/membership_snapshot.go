@@ -54,6 +54,9 @@ type Member struct {
 	GossipAddr string // host:port of its gossip (RING JOIN)
 	State      MemberState
 	Since      time.Time // when this node saw State begin (Membership start at the latest)
+	// Synced is the ring log whose slots the node last announced it holds
+	// the data of (Membership.SetSynced); zero if it never did.
+	Synced LogDigest
 }
 
 // Snapshot is one immutable view of the ring. The coordinator places keys
@@ -66,6 +69,8 @@ type Snapshot struct {
 	// seen the same events, whatever anyone's health. Its Epoch counts the
 	// events and is comparable across nodes.
 	Table *ring.Table
+	// Log is the digest of the ring log Table was built from.
+	Log LogDigest
 	// Members holds every ring member (Table.Members(), in whatever state),
 	// plus this node and any other node alive in gossip though not in the
 	// ring: one joining (Up, not yet in Table) or one that left or was
@@ -82,17 +87,32 @@ func (s *Snapshot) Up(node string) bool {
 	return ok && m.State == MemberUp
 }
 
+// Ready reports whether node announced that it holds the data of every
+// slot whose preference list names it in this Snapshot's Table: its
+// announced Synced log is this Snapshot's Log. A node that just joined, or
+// that gained slots in the last ring change, is not Ready until its range
+// transfers are done; nor is any node for the moment between learning of a
+// ring change and announcing that it needs nothing for it.
+func (s *Snapshot) Ready(node string) bool {
+	m, ok := s.Members[node]
+	return ok && m.Synced == s.Log && s.Log != (LogDigest{})
+}
+
 // rebuildLocked builds a Snapshot from the current log and node states and
 // publishes it if it differs from the current one. m.mu must be held.
 func (m *Membership) rebuildLocked() {
 	lg := m.ringLog.Load()
 	prev := m.snap.Load()
 	now := m.now()
-	s := &Snapshot{Self: m.self, Table: lg.table, Members: make(map[string]Member)}
+	s := &Snapshot{Self: m.self, Table: lg.table, Log: lg.digest, Members: make(map[string]Member)}
 	add := func(id string, st MemberState) {
 		mem := Member{ID: id, State: st, Since: now}
 		if n := m.mu.nodes[id]; n != nil {
 			mem.RESPAddr, mem.PeerAddr, mem.GossipAddr = n.addrs.RESPAddr, n.addrs.PeerAddr, n.addrs.GossipAddr
+			mem.Synced = n.dataSynced
+		}
+		if p := m.synced.Load(); id == m.self && p != nil {
+			mem.Synced = *p
 		}
 		if p, ok := prev.member(id); ok && p.State == st {
 			mem.Since = p.Since

@@ -47,15 +47,19 @@ type nodeAddrs struct {
 
 // nodeMeta is what a node announces in memberlist's node meta:
 //
-//	meta = format:u8(1) str(id) str(resp) str(peer) uvarint(log count) log hash:u64
+//	meta = format:u8(1) str(id) str(resp) str(peer) digest(log) [digest(synced)]
+//	digest = uvarint(count) hash:u64
 //	str  = u8(len) bytes
 //
-// The gossip address is not in it: memberlist carries that itself.
+// The gossip address is not in it: memberlist carries that itself. Synced
+// (see Membership.SetSynced) is optional so that meta from a node that
+// never announced one decodes; it is written whenever it is not zero.
 type nodeMeta struct {
 	ID       string
 	RESPAddr string
 	PeerAddr string
-	Log      logDigest
+	Log      LogDigest
+	Synced   LogDigest
 }
 
 func (nm nodeMeta) appendBinary(b []byte) []byte {
@@ -63,8 +67,25 @@ func (nm nodeMeta) appendBinary(b []byte) []byte {
 	b = appendShortStr(b, nm.ID)
 	b = appendShortStr(b, nm.RESPAddr)
 	b = appendShortStr(b, nm.PeerAddr)
-	b = binary.AppendUvarint(b, nm.Log.Count)
-	return binary.BigEndian.AppendUint64(b, nm.Log.Hash)
+	b = appendDigest(b, nm.Log)
+	if nm.Synced != (LogDigest{}) {
+		b = appendDigest(b, nm.Synced)
+	}
+	return b
+}
+
+func appendDigest(b []byte, d LogDigest) []byte {
+	b = binary.AppendUvarint(b, d.Count)
+	return binary.BigEndian.AppendUint64(b, d.Hash)
+}
+
+// readDigest decodes a digest from the front of b.
+func readDigest(b []byte) (LogDigest, []byte, bool) {
+	n, k := binary.Uvarint(b)
+	if k <= 0 || len(b)-k < 8 {
+		return LogDigest{}, b, false
+	}
+	return LogDigest{Count: n, Hash: binary.BigEndian.Uint64(b[k:])}, b[k+8:], true
 }
 
 func decodeNodeMeta(b []byte) (nodeMeta, error) {
@@ -79,11 +100,14 @@ func decodeNodeMeta(b []byte) (nodeMeta, error) {
 			return nm, fmt.Errorf("%w: truncated", errBadMeta)
 		}
 	}
-	n, k := binary.Uvarint(b)
-	if k <= 0 || len(b)-k != 8 {
+	if nm.Log, b, ok = readDigest(b); !ok {
 		return nm, fmt.Errorf("%w: bad log digest", errBadMeta)
 	}
-	nm.Log = logDigest{Count: n, Hash: binary.BigEndian.Uint64(b[k:])}
+	if len(b) > 0 {
+		if nm.Synced, b, ok = readDigest(b); !ok || len(b) != 0 {
+			return nm, fmt.Errorf("%w: bad synced digest", errBadMeta)
+		}
+	}
 	return nm, nil
 }
 

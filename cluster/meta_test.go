@@ -45,7 +45,7 @@ func (s *memMeta) setFail(err error) {
 
 func TestNodeMetaFitsAndRoundTrips(t *testing.T) {
 	long := strings.Repeat("h", maxAddrLen-6) + ":65535"
-	nm := nodeMeta{ID: strings.Repeat("f", 40), RESPAddr: long, PeerAddr: long, Log: logDigest{Count: 1<<64 - 1, Hash: 1<<64 - 1}}
+	nm := nodeMeta{ID: strings.Repeat("f", 40), RESPAddr: long, PeerAddr: long, Log: LogDigest{Count: 1<<64 - 1, Hash: 1<<64 - 1}}
 	b := nm.appendBinary(nil)
 	if len(b) > memberlist.MetaMaxSize {
 		t.Fatalf("largest meta is %d bytes, over memberlist's %d", len(b), memberlist.MetaMaxSize)
@@ -55,6 +55,22 @@ func TestNodeMetaFitsAndRoundTrips(t *testing.T) {
 		t.Fatalf("round trip: %+v %v", got, err)
 	}
 	for i := range len(b) {
+		if _, err := decodeNodeMeta(b[:i]); !errors.Is(err, errBadMeta) {
+			t.Fatalf("prefix of %d bytes: err %v", i, err)
+		}
+	}
+	// With a synced digest: the largest meta still fits, and a truncated
+	// digest is an error while a missing one is not.
+	noSynced := len(b)
+	nm.Synced = LogDigest{Count: 1<<64 - 1, Hash: 1<<64 - 1}
+	b = nm.appendBinary(nil)
+	if len(b) > memberlist.MetaMaxSize {
+		t.Fatalf("largest meta is %d bytes, over memberlist's %d", len(b), memberlist.MetaMaxSize)
+	}
+	if got, err := decodeNodeMeta(b); err != nil || got != nm {
+		t.Fatalf("round trip with synced: %+v %v", got, err)
+	}
+	for i := noSynced + 1; i < len(b); i++ {
 		if _, err := decodeNodeMeta(b[:i]); !errors.Is(err, errBadMeta) {
 			t.Fatalf("prefix of %d bytes: err %v", i, err)
 		}

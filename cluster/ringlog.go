@@ -37,9 +37,11 @@ const (
 
 var errBadLog = errors.New("cluster: malformed ring log")
 
-// logDigest summarises a ring log for node meta: peers whose digests differ
-// have seen different events and sync.
-type logDigest struct {
+// LogDigest summarises a ring log for node meta: peers whose digests differ
+// have seen different events and sync. Equal digests mean equal logs, and
+// so equal slot tables (Snapshot.Log names the log of a Snapshot's Table).
+// The zero LogDigest names no log.
+type LogDigest struct {
 	Count uint64 // number of events
 	Hash  uint64 // first 8 bytes of SHA-256 of the canonical encoding
 }
@@ -50,7 +52,7 @@ type logDigest struct {
 type ringLog struct {
 	events   []ring.Event // canonical order, no duplicates, all valid
 	enc      []byte       // canonical encoding of events
-	digest   logDigest
+	digest   LogDigest
 	table    *ring.Table
 	maxStamp uint64 // the largest Stamp in events, 0 if none
 }
@@ -69,7 +71,7 @@ func newRingLog(events []ring.Event) *ringLog {
 	l := &ringLog{events: evs, table: ring.Build(evs)}
 	l.enc = appendEvents(nil, evs)
 	sum := sha256.Sum256(l.enc)
-	l.digest = logDigest{Count: uint64(len(evs)), Hash: binary.BigEndian.Uint64(sum[:8])}
+	l.digest = LogDigest{Count: uint64(len(evs)), Hash: binary.BigEndian.Uint64(sum[:8])}
 	if n := len(evs); n > 0 {
 		l.maxStamp = slices.MaxFunc(evs, func(a, b ring.Event) int { return cmp.Compare(a.Stamp, b.Stamp) }).Stamp
 	}

@@ -18,6 +18,13 @@ type Topology struct {
 	Table *ring.Table
 	// Down lists the members believed unreachable (gossip or failed calls).
 	Down map[string]bool
+	// Syncing lists the members that may lack records of slots they newly
+	// hold (their range transfers for this table are not known to be
+	// done); N is the preference-list length. Master passes over a syncing
+	// node while the slot's preference list has a healthy one that is not.
+	// N == 0 disables that.
+	Syncing map[string]bool
+	N       int
 }
 
 // Up reports whether node can be sent requests.
@@ -197,14 +204,36 @@ func (c *Coordinator) Route(key []byte, rmw bool) (string, bool) {
 }
 
 // Master returns the node that lists slot's keys and that cluster clients
-// see as its master: the first healthy node of its preference list, or, when
-// all of them are down, the first healthy stand-in. "" when nothing is up.
+// see as its master: the first healthy node of its preference list that is
+// not syncing, else the first healthy one, or, when all of them are down,
+// the first healthy stand-in. "" when nothing is up.
+//
+// Passing over a syncing node keeps KEYS, SCAN and DBSIZE summed over the
+// masters whole while a node that joined pulls its slots: the old holders,
+// which have the records, keep listing them until the newcomer announces it
+// has them too. Every node applies the same rule to the same gossiped
+// state, and the RESP layer's CLUSTER SLOTS applies it too.
 func (t *Topology) Master(slot uint16, self string) string {
 	if t == nil || t.Table == nil || t.Table.Len() == 0 {
 		return self
 	}
 	var buf [16]string
-	for _, node := range t.Table.Walk(buf[:0], slot) {
+	walk := t.Table.Walk(buf[:0], slot)
+	first := ""
+	for _, node := range walk[:min(t.N, len(walk))] {
+		if node == self || t.Up(node) {
+			if !t.Syncing[node] {
+				return node
+			}
+			if first == "" {
+				first = node
+			}
+		}
+	}
+	if first != "" {
+		return first
+	}
+	for _, node := range walk {
 		if node == self || t.Up(node) {
 			return node
 		}

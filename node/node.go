@@ -50,6 +50,7 @@ type Node struct {
 	transport *cluster.Transport
 	peerSrv   *cluster.PeerServer
 	topo      *topologyView
+	transfers *cluster.Transfers
 	pprof     *http.Server
 
 	serveErr chan error
@@ -124,7 +125,7 @@ func StartWith(cfg Config, opts Options) (n *Node, err error) {
 	if err := n.startRing(net.JoinHostPort(cfg.announceHost(), strconv.Itoa(announcePort))); err != nil {
 		return nil, err
 	}
-	n.topo = &topologyView{m: n.members}
+	n.topo = &topologyView{m: n.members, n: cfg.N}
 
 	ccfg := coordinator.DefaultConfig()
 	ccfg.NodeID = n.id
@@ -165,7 +166,13 @@ func StartWith(cfg Config, opts Options) (n *Node, err error) {
 	if n.peerSrv, err = cluster.NewPeerServer(pcfg, peerHandler{n.coord, n.srv}); err != nil {
 		return nil, err
 	}
+	if err := n.peerSrv.Handle(cluster.OpSlotPage, cluster.NewSlotPageHandler(n.store, cfg.Databases)); err != nil {
+		return nil, err
+	}
 	go n.peerSrv.Serve(n.peerLn)
+	if err := n.startTransfers(); err != nil {
+		return nil, err
+	}
 	if cfg.PprofAddr != "" {
 		if err := n.startPprof(cfg.PprofAddr); err != nil {
 			return nil, err
@@ -200,6 +207,9 @@ func (n *Node) Close() error {
 		// node keeps its place in the ring) before the store closes.
 		if n.pprof != nil {
 			n.pprof.Close()
+		}
+		if n.transfers != nil {
+			n.transfers.Close()
 		}
 		if n.peerSrv != nil {
 			errs = append(errs, n.peerSrv.Close())

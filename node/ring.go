@@ -44,6 +44,7 @@ func (c Config) announceHost() string {
 // converting each snapshot once.
 type topologyView struct {
 	m    *cluster.Membership
+	n    int // replication factor
 	last atomic.Pointer[convertedTopology]
 }
 
@@ -57,10 +58,13 @@ func (v *topologyView) Topology() *coordinator.Topology {
 	if c := v.last.Load(); c != nil && c.snap == s {
 		return c.topo
 	}
-	t := &coordinator.Topology{Table: s.Table, Down: map[string]bool{}}
+	t := &coordinator.Topology{Table: s.Table, Down: map[string]bool{}, Syncing: map[string]bool{}, N: v.n}
 	for _, id := range s.Table.Members() {
 		if !s.Up(id) {
 			t.Down[id] = true
+		}
+		if !s.Ready(id) {
+			t.Syncing[id] = true
 		}
 	}
 	v.last.Store(&convertedTopology{snap: s, topo: t})
@@ -153,6 +157,9 @@ func (n *Node) info(section string) string {
 	fmt.Fprintf(&b, "quorum_reads:%d\r\nreads_with_siblings:%d\r\nreads_with_siblings_pct:%.4f\r\nreads_single_version_pct:%.4f\r\n", reads, multi, pct, 100-pct)
 	fmt.Fprintf(&b, "read_repairs:%d\r\nspeculative_reads:%d\r\nforwarded:%d\r\nreplica_failures:%d\r\nquorum_failures:%d\r\n", st.ReadRepairs.Load(), st.SpeculativeReads.Load(), st.Forwarded.Load(), st.ReplicaFailed.Load(), st.QuorumFailures.Load())
 	fmt.Fprintf(&b, "hints_pending:%d\r\nhints_stored:%d\r\nhints_handed_off:%d\r\n", pending, st.HintsStored.Load(), st.HintsHandedOff.Load())
+	ts := n.transfers.Stats()
+	fmt.Fprintf(&b, "ring_synced:%d\r\nslots_pending_transfer:%d\r\nranges_pending_transfer:%d\r\nslots_transferred:%d\r\n", boolInt(s.Ready(n.id)), ts.SlotsPending.Load(), ts.RangesPending.Load(), ts.SlotsPulled.Load())
+	fmt.Fprintf(&b, "records_transferred:%d\r\nbytes_transferred:%d\r\ntransfer_pages:%d\r\ntransfer_pages_failed:%d\r\n", ts.Records.Load(), ts.Bytes.Load(), ts.Pages.Load(), ts.PagesFailed.Load())
 	targets := make([]string, 0, len(hints))
 	for t := range hints {
 		targets = append(targets, t)
@@ -196,7 +203,7 @@ func (a ringAdmin) View() *resp.RingView {
 	s := a.m.Snapshot()
 	v := &resp.RingView{Self: s.Self, Table: s.Table, Members: make(map[string]resp.RingMember, len(s.Members)), N: a.n}
 	for id, m := range s.Members {
-		v.Members[id] = resp.RingMember{ID: id, RESPAddr: m.RESPAddr, PeerAddr: m.PeerAddr, GossipAddr: m.GossipAddr, State: m.State.String(), Since: m.Since}
+		v.Members[id] = resp.RingMember{ID: id, RESPAddr: m.RESPAddr, PeerAddr: m.PeerAddr, GossipAddr: m.GossipAddr, State: m.State.String(), Since: m.Since, Syncing: !s.Ready(id)}
 	}
 	return v
 }
@@ -204,3 +211,25 @@ func (a ringAdmin) View() *resp.RingView {
 func (a ringAdmin) Join(addrs []string) error       { return a.m.Join(addrs) }
 func (a ringAdmin) Leave(ctx context.Context) error { return a.m.Leave(ctx) }
 func (a ringAdmin) Forget(node string) error        { return a.m.Forget(node) }
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// startTransfers starts pulling the records of slots this node newly
+// holds, driven by membership snapshots (see cluster.Transfers); a pulled
+// table is announced in gossip, which lets this node become the master of
+// its new slots (coordinator.Topology.Master).
+func (n *Node) startTransfers() error {
+	tcfg := cluster.DefaultTransferConfig()
+	tcfg.NodeID = n.id
+	tcfg.N = n.cfg.N
+	tcfg.Databases = n.cfg.Databases
+	tcfg.Logger = n.log.With("component", "transfer")
+	var err error
+	n.transfers, err = cluster.StartTransfers(tcfg, n.store, n.transport, n.members.Subscribe(), n.members.SetSynced)
+	return err
+}

@@ -37,6 +37,11 @@ type RingMember struct {
 	GossipAddr string
 	State      string // "up", "suspect", "down" or "left"
 	Since      time.Time
+	// Syncing: the node may still lack records of slots it newly holds
+	// (its range transfers are not known to be done), so it is master of a
+	// range only when no other healthy node of the range is ready; the rule
+	// is coordinator.Topology.Master's, which decides what KEYS lists.
+	Syncing bool
 }
 
 func (v *RingView) up(id string) bool { return id == v.Self || v.Members[id].State == "up" }
@@ -49,9 +54,9 @@ type slotRange struct {
 }
 
 // ranges derives the client-facing topology: for each range of the slot
-// table, the healthy nodes of its preference list, or the first healthy
-// stand-in when all of them are down; adjacent ranges served by the same
-// nodes merge.
+// table, the healthy nodes of its preference list, the first that is not
+// Syncing first, or the first healthy stand-in when all of them are down;
+// adjacent ranges served by the same nodes merge.
 func (v *RingView) ranges() []slotRange {
 	var out []slotRange
 	if v.Table == nil {
@@ -76,6 +81,11 @@ func (v *RingView) ranges() []slotRange {
 		}
 		if len(nodes) == 0 {
 			continue // no healthy node at all: these slots fail
+		}
+		if i := slices.IndexFunc(nodes, func(id string) bool { return !v.Members[id].Syncing }); i > 0 {
+			// The first ready node is master; the order of the rest stays.
+			m := nodes[i]
+			nodes = slices.Insert(slices.Delete(nodes, i, i+1), 0, m)
 		}
 		if n := len(out); n > 0 && out[n-1].end+1 == r.Start && slices.Equal(out[n-1].nodes, nodes) {
 			out[n-1].end = r.End

@@ -1,0 +1,167 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/ringstore/ringstore/ring"
+)
+
+// addNode starts one more node joining node 0 and returns its index.
+func (tc *testCluster) addNode() int {
+	tc.t.Helper()
+	cfg := DefaultConfig()
+	cfg.Port = 0
+	cfg.DataDir = tc.t.TempDir()
+	cfg.GossipProfile = "local"
+	cfg.Join = []string{tc.nodes[0].members.GossipAddr()}
+	tc.cfgs = append(tc.cfgs, cfg)
+	tc.nodes = append(tc.nodes, nil)
+	i := len(tc.nodes) - 1
+	tc.start(i)
+	tc.ids = append(tc.ids, tc.nodes[i].ID())
+	return i
+}
+
+// running returns the nodes not stopped.
+func (tc *testCluster) running() []*Node {
+	var out []*Node
+	for _, nd := range tc.nodes {
+		if nd != nil {
+			out = append(out, nd)
+		}
+	}
+	return out
+}
+
+// waitSynced waits until every running node sees a ring of members nodes,
+// all up and all ready (their range transfers done).
+func (tc *testCluster) waitSynced(members int) {
+	tc.t.Helper()
+	waitFor(tc.t, fmt.Sprintf("%d members synced everywhere", members), func() bool {
+		for _, nd := range tc.running() {
+			s := nd.members.Snapshot()
+			if s.Table.Len() != members || nd.transfers.Stats().SlotsPending.Load() != 0 {
+				return false
+			}
+			for _, id := range s.Table.Members() {
+				if !s.Up(id) || !s.Ready(id) {
+					return false
+				}
+			}
+		}
+		return true
+	})
+}
+
+// checkPlacement checks that every key's record is on every node of its
+// preference list (read from the stores directly) and that DBSIZE summed
+// over all nodes, and over the masters a cluster client finds, is the key
+// count: each key is listed once.
+func (tc *testCluster) checkPlacement(keys []string) {
+	tc.t.Helper()
+	ctx := context.Background()
+	nodes := tc.running()
+	byID := map[string]*Node{}
+	for _, nd := range nodes {
+		byID[nd.ID()] = nd
+	}
+	tb := nodes[0].members.Snapshot().Table
+	for _, key := range keys {
+		pl := tb.PreferenceList(nil, ring.Slot([]byte(key)), 3)
+		for _, id := range pl {
+			sib, err := byID[id].store.Get(0, []byte(key))
+			if err != nil || sib == nil {
+				tc.t.Fatalf("%s (slot %d) is not on %s, of its preference list %v: %v", key, ring.Slot([]byte(key)), id[:8], pl, err)
+			}
+		}
+	}
+	var sum int64
+	for _, nd := range nodes {
+		n, err := nd.coord.DBSize(ctx, 0)
+		if err != nil {
+			tc.t.Fatal(err)
+		}
+		sum += n
+	}
+	if sum != int64(len(keys)) {
+		tc.t.Fatalf("DBSIZE summed over the nodes is %d, want %d", sum, len(keys))
+	}
+	cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{nodes[0].Addr()}, Protocol: 2, DisableIdentity: true})
+	defer cc.Close()
+	var masters atomic.Int64
+	err := cc.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error {
+		n, err := c.DBSize(ctx).Result()
+		masters.Add(n)
+		return err
+	})
+	if err != nil || masters.Load() != int64(len(keys)) {
+		tc.t.Fatalf("DBSIZE summed over the masters is %d, want %d (%v)", masters.Load(), len(keys), err)
+	}
+}
+
+// TestClusterJoinAndLeaveMoveData: a fourth node joins three that hold
+// 1000 keys and pulls the slots it now holds; then an original node leaves
+// and the others pull what they gained. After each change every key is on
+// all of its preference list and listed exactly once.
+func TestClusterJoinAndLeaveMoveData(t *testing.T) {
+	ctx := context.Background()
+	tc := startTestCluster(t, 3)
+	c := tc.client(0)
+	var keys []string
+	for i := range 1000 {
+		key := fmt.Sprint("key:", i)
+		if err := c.Set(ctx, key, key, 0).Err(); err != nil {
+			t.Fatal(err)
+		}
+		keys = append(keys, key)
+	}
+	for _, nd := range tc.nodes {
+		nd.coord.Quiesce()
+	}
+	tc.waitSynced(3)
+	tc.checkPlacement(keys)
+
+	start := time.Now()
+	d := tc.addNode()
+	tc.waitSynced(4)
+	st := tc.nodes[d].transfers.Stats()
+	t.Logf("join: synced in %v: %d slots, %d records, %d bytes in %d pages (%d failed)",
+		time.Since(start).Round(time.Millisecond), st.SlotsPulled.Load(), st.Records.Load(), st.Bytes.Load(), st.Pages.Load(), st.PagesFailed.Load())
+	if st.Records.Load() == 0 {
+		t.Fatal("the new node pulled no records")
+	}
+	tc.checkPlacement(keys)
+	// The slots the new node is master of list through it now.
+	if n, _ := tc.nodes[d].coord.DBSize(ctx, 0); n == 0 {
+		t.Fatal("the new node lists no keys")
+	}
+
+	start = time.Now()
+	leaver := tc.nodes[1]
+	before := map[string]int64{}
+	for _, nd := range tc.running() {
+		before[nd.ID()] = nd.transfers.Stats().Records.Load()
+	}
+	if err := leaver.members.Leave(ctx); err != nil {
+		t.Fatal(err)
+	}
+	leaver.Close()
+	tc.nodes[1] = nil
+	tc.waitSynced(3)
+	pulled := int64(0)
+	for _, nd := range tc.running() {
+		pulled += nd.transfers.Stats().Records.Load() - before[nd.ID()]
+	}
+	t.Logf("leave: synced in %v, %d records pulled", time.Since(start).Round(time.Millisecond), pulled)
+	if slices.Contains(tc.running()[0].members.Snapshot().Table.Members(), leaver.ID()) {
+		t.Fatal("the leaver is still in the ring")
+	}
+	tc.checkPlacement(keys)
+}
