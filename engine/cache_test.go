@@ -171,6 +171,10 @@ func TestCompleteCache(t *testing.T) {
 		if got := mustGet(t, s, 0, "absent"); got != nil {
 			t.Fatal(values(got))
 		}
+		mustMerge(t, s, 0, "new", ver("a", 1, t0, "v"))
+		if n := s.Stats().PebbleReads; n != 0 {
+			t.Fatalf("%d pebble reads although the cache is complete", n)
+		}
 		clk.Set(t0 + 5)
 		s.expireCycle()
 		// The expired value became a tombstone that keeps its clock, and the
@@ -202,6 +206,9 @@ func TestCompleteCache(t *testing.T) {
 		}
 		if got := mustGet(t, s, 0, "absent"); got != nil {
 			t.Fatal(values(got))
+		}
+		if n := s.Stats().PebbleReads; n != 0 {
+			t.Fatalf("%d pebble reads although the warmed cache is complete", n)
 		}
 	})
 	t.Run("reopen with more records than the cache holds is not complete", func(t *testing.T) {
@@ -236,6 +243,9 @@ func TestCompleteCache(t *testing.T) {
 			if mustGet(t, s, 0, fmt.Sprintf("key%d", i)) == nil {
 				t.Fatalf("key%d read as absent after eviction", i)
 			}
+		}
+		if s.Stats().PebbleReads == 0 {
+			t.Fatal("evicted records were not read from pebble")
 		}
 	})
 	t.Run("a record too big to cache ends it", func(t *testing.T) {

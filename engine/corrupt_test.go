@@ -31,14 +31,24 @@ func corruptRecords() map[string][]byte {
 	}
 }
 
+// putRaw stores raw as key's record straight into pebble, as a damaged disk
+// would, and makes the record cache forget key (which also ends its
+// completeness: the cache would otherwise answer "absent" without pebble).
+func putRaw(t *testing.T, s *Store, db int, key, raw []byte) {
+	t.Helper()
+	k := appendDataKey(nil, db, key)
+	if err := s.db.Set(k, raw, pebble.Sync); err != nil {
+		t.Fatal(err)
+	}
+	s.cache.forget(s.hash(k), k)
+}
+
 func TestCorruptRecordIsAnError(t *testing.T) {
 	for name, raw := range corruptRecords() {
 		t.Run(name, func(t *testing.T) {
 			s := newTestStore(t, newFakeClock(t0))
 			key := []byte("k" + name)
-			if err := s.db.Set(appendDataKey(nil, 3, key), raw, pebble.Sync); err != nil {
-				t.Fatal(err)
-			}
+			putRaw(t, s, 3, key, raw)
 			check := func(op string, err error) {
 				t.Helper()
 				if !errors.Is(err, version.ErrCorrupt) {
@@ -75,9 +85,7 @@ func TestScanResumesPastCorruptRecord(t *testing.T) {
 	for i := range 3 {
 		mustMerge(t, s, 0, fmt.Sprintf("{t}%d", i), ver("a", 1, t0, "v"))
 	}
-	if err := s.db.Set(appendDataKey(nil, 0, []byte("{t}1")), []byte("junk"), pebble.Sync); err != nil {
-		t.Fatal(err)
-	}
+	putRaw(t, s, 0, []byte("{t}1"), []byte("junk"))
 	var seen []string
 	visit := func(k []byte, _ version.Siblings) bool { seen = append(seen, string(k)); return true }
 	err := s.ScanSlot(0, slot, nil, visit)

@@ -10,6 +10,7 @@ import (
 type Stats struct {
 	RecordsWritten   uint64 // Merge calls that stored a changed record
 	MergesUnchanged  uint64 // Merge calls whose input added nothing (no write)
+	PebbleReads      uint64 // record lookups the record cache could not answer
 	ExpireCycles     uint64 // background expiry cycles run
 	ExpireExamined   uint64 // records examined by expiry cycles (at most ExpireBudget a cycle)
 	ExpiredPurged    uint64 // records whose expired values were dropped (made tombstones, or removed)
@@ -23,6 +24,7 @@ type Stats struct {
 type counters struct {
 	recordsWritten   atomic.Uint64
 	mergesUnchanged  atomic.Uint64
+	pebbleReads      atomic.Uint64
 	expireCycles     atomic.Uint64
 	expireExamined   atomic.Uint64
 	expiredPurged    atomic.Uint64
@@ -46,6 +48,7 @@ func (s *Store) Stats() Stats {
 	return Stats{
 		RecordsWritten:   c.recordsWritten.Load(),
 		MergesUnchanged:  c.mergesUnchanged.Load(),
+		PebbleReads:      c.pebbleReads.Load(),
 		ExpireCycles:     c.expireCycles.Load(),
 		ExpireExamined:   c.expireExamined.Load(),
 		ExpiredPurged:    c.expiredPurged.Load(),

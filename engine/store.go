@@ -256,6 +256,10 @@ func (s *Store) load(db int, key []byte, h uint64, k []byte) (version.Siblings, 
 	if rec, ok := s.cache.get(h, k); ok {
 		return s.decode(db, key, rec)
 	}
+	if s.cache.knownAbsent() {
+		return nil, nil
+	}
+	s.stats.pebbleReads.Add(1)
 	val, closer, err := s.db.Get(k)
 	if errors.Is(err, pebble.ErrNotFound) {
 		s.cache.put(h, k, nil)
