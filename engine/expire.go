@@ -52,6 +52,15 @@ func (s *Store) expireCycle() {
 	}
 }
 
+// idleExpireDivisor slows the walk after a whole pass that found nothing to
+// do. Expired values are invisible to reads at once, so the walk only
+// reclaims space, and a store without TTLs (or without any expired yet)
+// would otherwise decode ExpireBudget records every cycle forever: ~4% of a
+// node's CPU in profiles under load. Like Redis's active expiry, the effort
+// follows what is found: the first cycle that finds work walks at full
+// speed again.
+const idleExpireDivisor = 16
+
 // examineForExpiry is the reading half of a cycle: it examines up to
 // ExpireBudget records from the cursor on and returns what to do with them.
 // s.expireMu must be held.
@@ -72,8 +81,12 @@ func (s *Store) examineForExpiry() []expireTask {
 	}
 	var tasks []expireTask
 	examined := 0
+	budget := s.cfg.ExpireBudget
+	if s.expireIdle {
+		budget = max(budget/idleExpireDivisor, 1)
+	}
 	valid := iter.First()
-	for ; valid && examined < s.cfg.ExpireBudget; valid = iter.Next() {
+	for ; valid && examined < budget; valid = iter.Next() {
 		k := iter.Key()
 		db, key, ok := parseDataKey(k)
 		if !ok {
@@ -105,8 +118,14 @@ func (s *Store) examineForExpiry() []expireTask {
 		}
 		tasks = append(tasks, t)
 	}
+	s.expireFound += len(tasks)
+	if len(tasks) > 0 {
+		s.expireIdle = false
+	}
 	if !valid && iter.Error() == nil {
 		s.expireCursor = nil // reached the end: wrap around
+		s.expireIdle = s.expireFound == 0
+		s.expireFound = 0
 	}
 	if err := errors.Join(iter.Error(), iter.Close()); err != nil {
 		s.log.Error("expiry cycle: iterate", "err", err)

@@ -226,3 +226,39 @@ func TestPlanExpiryKeepsRecordsCanonical(t *testing.T) {
 		t.Fatal("conversion made a hidden sibling visible")
 	}
 }
+
+func TestExpiryWalksSlowerAfterAnIdlePass(t *testing.T) {
+	clk := newFakeClock(t0)
+	const budget, n = 32, 100
+	s := newTestStore(t, clk, withGrace, func(c *Config) { c.ExpireBudget = budget })
+	for i := range n {
+		mustMerge(t, s, 0, fmt.Sprintf("key%d", i), ver("a", 1, t0, "v"))
+	}
+	examined := func() uint64 { return s.Stats().ExpireExamined }
+	// A whole pass at full budget finds nothing to do...
+	for range (n + budget - 1) / budget {
+		before := examined()
+		s.expireCycle()
+		if got := examined() - before; got == 0 || got > budget {
+			t.Fatalf("a busy-mode cycle examined %d records, budget %d", got, budget)
+		}
+	}
+	// ...so the next pass examines budget/idleExpireDivisor a cycle.
+	before := examined()
+	s.expireCycle()
+	if got, want := examined()-before, uint64(budget/idleExpireDivisor); got != want {
+		t.Fatalf("after an idle pass a cycle examined %d records, want %d", got, want)
+	}
+	// A record to expire turns full speed back on once a cycle finds it.
+	mustMerge(t, s, 0, "key0", expiring("a", 2, t0, time.Second, "v"))
+	clk.Set(t0 + 2000)
+	for s.Stats().ExpiredPurged == 0 {
+		s.expireCycle()
+	}
+	before = examined()
+	s.expireCycle()
+	// (It may stop short of the budget at the end of the data.)
+	if got := examined() - before; got <= budget/idleExpireDivisor {
+		t.Fatalf("after finding work a cycle examined %d records, want up to the full %d", got, budget)
+	}
+}

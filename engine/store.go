@@ -64,6 +64,8 @@ type Store struct {
 
 	expireMu     sync.Mutex // serializes expiry cycles; guards expireCursor
 	expireCursor []byte     // pebble key of the last record examined; nil = start
+	expireFound  int        // guarded by expireMu: actions planned in the current pass
+	expireIdle   bool       // guarded by expireMu: the last whole pass planned none
 
 	syncedWrites atomic.Uint64 // stats.writes() as of the last periodic sync
 	compacting   atomic.Int64  // flushes waiting for (or in) the post-flush compaction
