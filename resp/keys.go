@@ -37,14 +37,21 @@ func (srv *Server) keyCommands() []*command {
 // cmdDel is DEL and UNLINK: a tombstone per key, counting the keys that
 // were visible. Not atomic across slots.
 func (srv *Server) cmdDel(ctx context.Context, s *Session, w *Writer, args [][]byte) {
+	keys := args[1:]
+	idx := lastOccurrences(keys, 1) // DEL k k deletes k once
+	existed := make([]bool, len(idx))
+	err := srv.forEachKey(len(idx), func(i int) error {
+		var err error
+		existed[i], err = srv.coord.Del(ctx, s.DB, keys[idx[i]])
+		return err
+	})
+	if err != nil {
+		srv.writeError(w, err)
+		return
+	}
 	var n int64
-	for _, k := range args[1:] {
-		existed, err := srv.coord.Del(ctx, s.DB, k)
-		if err != nil {
-			srv.writeError(w, err)
-			return
-		}
-		if existed {
+	for _, e := range existed {
+		if e {
 			n++
 		}
 	}
@@ -55,14 +62,20 @@ func (srv *Server) cmdDel(ctx context.Context, s *Session, w *Writer, args [][]b
 // key (a key named twice counts twice). ringstore keeps no access times, so
 // TOUCH only counts.
 func (srv *Server) cmdExists(ctx context.Context, s *Session, w *Writer, args [][]byte) {
+	keys := args[1:]
+	found := make([]bool, len(keys))
+	err := srv.forEachKey(len(keys), func(i int) error {
+		var err error
+		_, found[i], err = srv.coord.Get(ctx, s.DB, keys[i])
+		return err
+	})
+	if err != nil {
+		srv.writeError(w, err)
+		return
+	}
 	var n int64
-	for _, k := range args[1:] {
-		_, ok, err := srv.coord.Get(ctx, s.DB, k)
-		if err != nil {
-			srv.writeError(w, err)
-			return
-		}
-		if ok {
+	for _, f := range found {
+		if f {
 			n++
 		}
 	}

@@ -14,9 +14,10 @@ import (
 //
 // Multi-key commands (MGET, MSET, MSETNX) go key by key: their keys may live
 // in different slots on different nodes, so, unlike on one Redis, they are
-// not atomic. A failure part way through MSET leaves the earlier keys
-// written, and MSETNX checks all keys before writing any, with a window in
-// which another client can create one of them.
+// not atomic. MGET and MSET run their keys concurrently on a multi-node ring
+// (fanout.go); a failure of MSET leaves the other keys written, and MSETNX
+// checks all keys before writing any, with a window in which another client
+// can create one of them.
 
 func (srv *Server) stringCommands() []*command {
 	cmds := []*command{
@@ -358,11 +359,10 @@ func (srv *Server) cmdGetEX(ctx context.Context, s *Session, w *Writer, args [][
 func (srv *Server) cmdMGet(ctx context.Context, s *Session, w *Writer, args [][]byte) {
 	keys := args[1:]
 	vals := make([][]byte, len(keys))
-	for i, k := range keys {
-		v, ok, err := srv.coord.Get(ctx, s.DB, k)
+	err := srv.forEachKey(len(keys), func(i int) error {
+		v, ok, err := srv.coord.Get(ctx, s.DB, keys[i])
 		if err != nil {
-			srv.writeError(w, err)
-			return
+			return err
 		}
 		if ok && isString(v) {
 			if v.Data == nil {
@@ -370,6 +370,11 @@ func (srv *Server) cmdMGet(ctx context.Context, s *Session, w *Writer, args [][]
 			}
 			vals[i] = v.Data
 		}
+		return nil
+	})
+	if err != nil {
+		srv.writeError(w, err)
+		return
 	}
 	w.Array(len(vals))
 	for _, v := range vals {
@@ -387,11 +392,15 @@ func (srv *Server) cmdMSet(ctx context.Context, s *Session, w *Writer, args [][]
 		w.Error(arityText("mset"))
 		return
 	}
-	for j := 1; j < len(args); j += 2 {
-		if err := srv.coord.Set(ctx, s.DB, args[j], stringValue(args[j+1], 0)); err != nil {
-			srv.writeError(w, err)
-			return
-		}
+	pairs := args[1:]
+	idx := lastOccurrences(pairs, 2) // MSET k 1 k 2 leaves 2: only the last write of a key matters
+	err := srv.forEachKey(len(idx), func(i int) error {
+		j := idx[i]
+		return srv.coord.Set(ctx, s.DB, pairs[j], stringValue(pairs[j+1], 0))
+	})
+	if err != nil {
+		srv.writeError(w, err)
+		return
 	}
 	w.Status("OK")
 }
