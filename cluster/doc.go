@@ -15,8 +15,10 @@
 // replies come back in whatever order they finish. Per peer node a Transport
 // keeps a small pool of connections (TransportConfig.ConnsPerPeer), dialled
 // lazily. Each connection has one writer goroutine that sends everything
-// queued since its last write in one system call (group commit of frames) and
-// one reader goroutine that hands each reply to its caller. A synchronous
+// queued since its last write in one system call (group commit of frames),
+// though a frame that is the connection's only traffic is written by its
+// sender, sparing a goroutine wake-up (outbox.go), and one reader goroutine
+// that hands each reply to its caller. A synchronous
 // call (Call, Read, Write, Forward) waits for its reply or for its context,
 // whichever comes first. An asynchronous one (SendRead, SendWrite: the
 // coordinator's replica calls) has no goroutine waiting: the reader delivers

@@ -257,7 +257,7 @@ func (s *PeerServer) startConn(nc net.Conn) bool {
 	sc := &serverConn{
 		s:       s,
 		nc:      nc,
-		out:     newOutbox(),
+		out:     newOutbox(nc),
 		sem:     make(chan struct{}, s.cfg.MaxInflight),
 		work:    make(chan request),
 		closing: make(chan struct{}),

@@ -215,9 +215,14 @@ func (sc *serverConn) handle(ctx context.Context, req request) {
 	case len(resp) > sc.s.cfg.MaxFrame:
 		sc.replyErr(id, codeHandler, fmt.Sprintf("reply of %d bytes exceeds MaxFrame", len(resp)))
 	default:
-		sc.out.send(header{kind: kindOK, id: id}, resp)
+		sc.out.send(header{kind: kindOK, id: id}, resp, sc.alone())
 	}
 }
+
+// alone reports whether the request whose reply is being sent is the only
+// one of the connection in flight (the caller still holds its semaphore
+// token), so the reply may be written directly, without the writer.
+func (sc *serverConn) alone() bool { return len(sc.sem) <= 1 }
 
 // maxErrMsg bounds the text of an error reply.
 const maxErrMsg = 4096
@@ -229,7 +234,7 @@ func (sc *serverConn) replyErr(id uint64, code errCode, msg string) {
 	p := make([]byte, 0, 1+len(msg))
 	p = append(p, byte(code))
 	p = append(p, msg...)
-	sc.out.send(header{kind: kindErr, id: id}, p)
+	sc.out.send(header{kind: kindErr, id: id}, p, sc.alone())
 }
 
 // badRequest marks a payload that did not decode.

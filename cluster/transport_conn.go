@@ -186,7 +186,7 @@ func (t *Transport) dial(ctx context.Context, node, addr string) (*clientConn, e
 		return nil, fmt.Errorf("%w: dialled node %q at %s but node %q answered", coordinator.ErrUnreachable, node, addr, id)
 	}
 	_ = nc.SetDeadline(time.Time{})
-	c := &clientConn{t: t, node: node, nc: nc, out: newOutbox(), calls: map[uint64]*call{}}
+	c := &clientConn{t: t, node: node, nc: nc, out: newOutbox(nc), calls: map[uint64]*call{}}
 	t.wg.Go(func() { c.readLoop(r) })
 	t.wg.Go(c.writeLoop)
 	return c, nil
@@ -270,11 +270,10 @@ func (c *clientConn) send(op Op, budget uint32, payload []byte, cl *call, deadli
 			c.armLocked(deadline)
 		}
 	}
-	signal := c.out.appendFrameLocked(header{kind: uint8(op), id: id, budget: budget}, payload)
-	c.out.mu.Unlock()
-	if signal {
-		c.out.signal()
-	}
+	c.out.appendFrameLocked(header{kind: uint8(op), id: id, budget: budget}, payload)
+	// The only call in flight writes its request itself; with others in
+	// flight the writer coalesces them.
+	c.out.flushLocked(len(c.calls) == 1)
 	return id, nil
 }
 
