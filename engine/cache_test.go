@@ -282,3 +282,36 @@ func TestCompleteCache(t *testing.T) {
 		}
 	})
 }
+
+// TestRecordCacheHashCollision: two keys with one hash share a map slot;
+// the later displaces the earlier, which must then miss (not answer with the
+// other's record), and the cache can no longer claim completeness.
+func TestRecordCacheHashCollision(t *testing.T) {
+	c := newRecordCache(1 << 20)
+	c.setComplete()
+	const h = 42
+	c.put(h, []byte("a"), []byte("ra"))
+	if rec, ok := c.get(h, []byte("a")); !ok || string(rec) != "ra" {
+		t.Fatalf("get a = %q, %v", rec, ok)
+	}
+	c.put(h, []byte("b"), []byte("rb"))
+	if rec, ok := c.get(h, []byte("a")); ok {
+		t.Fatalf("displaced key a still hits: %q", rec)
+	}
+	if c.knownAbsent() {
+		t.Fatal("complete after a displacement: a miss of a would read as absent")
+	}
+	c.remove(h, []byte("a")) // must not remove b
+	if rec, ok := c.get(h, []byte("b")); !ok || string(rec) != "rb" {
+		t.Fatalf("get b = %q, %v", rec, ok)
+	}
+	c.remove(h, []byte("b"))
+	if _, ok := c.get(h, []byte("b")); ok {
+		t.Fatal("b survived its removal")
+	}
+	for i := range c.shards {
+		if b := c.shards[i].bytes; b != 0 {
+			t.Fatalf("shard %d accounts %d bytes after every entry left", i, b)
+		}
+	}
+}
