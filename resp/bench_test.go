@@ -16,8 +16,9 @@ import (
 //	go test -run XXX -bench 'Execute|Serve' -benchmem ./resp/
 //
 // BenchmarkExecute* measure execute alone (lookup, checks, handler,
-// reply); BenchmarkServe* add redcon, the protocol guard and a loopback
-// socket, with 16 commands per round trip as redis-benchmark -P 16 sends;
+// reply); BenchmarkServe* add the connection loop, the protocol guard and
+// a loopback socket, with 16 commands per round trip as redis-benchmark
+// -P 16 sends;
 // BenchmarkServeRing* do so against a three-node ring, where a pipeline's
 // commands run concurrently (pipeline.go).
 

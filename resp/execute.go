@@ -10,7 +10,7 @@ import (
 // execute runs one command and writes exactly one reply to w (none only
 // when a "host:" or "post" line shows that an HTTP client is talking to us:
 // then, as Redis does, s.Quit is set and the connection closes silently).
-// It is the single entry point for the redcon handler, the tests and the
+// It is the single entry point for the connection loop, the tests and the
 // fuzz test.
 //
 // In order, as Redis 7's processCommand: the name is looked up in any

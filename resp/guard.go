@@ -11,7 +11,8 @@ import (
 
 // The protocol guard.
 //
-// redcon buffers a whole command before it looks at it, and checks no size:
+// The connection loop buffers a whole command before redcon's parser looks
+// at it, and redcon checks no size:
 // a "$9999999999" header makes it grow its buffer until memory runs out. So
 // every client net.Conn is wrapped in a guardConn whose Read runs a small
 // state machine over the bytes as they arrive (no second parse, no copy in
@@ -79,8 +80,8 @@ const (
 	stDoomed          // in a line with a NUL byte, which Redis never sees end
 )
 
-// errGuardClosed ends a connection the guard refused; redcon's closed
-// callback receives it.
+// errGuardClosed ends a connection the guard refused; the connection loop
+// returns it.
 var errGuardClosed = errors.New("resp: protocol error, connection closed")
 
 // violation is a limit broken by the command starting at p[start] (start < 0:
@@ -119,8 +120,7 @@ type frameScanner struct {
 }
 
 // guardConn is a client connection seen through the guard. Read and Write
-// are called only by the connection's redcon goroutine (and Write also by
-// accept, before that goroutine starts).
+// are called only by the connection's goroutine (loop.go).
 type guardConn struct {
 	net.Conn
 	srv  *Server
@@ -259,8 +259,8 @@ func (g *guardConn) limits() limits {
 }
 
 // refuse answers "-ERR <msg>" (nothing when msg is "") and makes every
-// later Read fail, so redcon closes the connection. Every command before
-// the offending one has been answered: Read is only called once redcon has
+// later Read fail, so the loop closes the connection. Every command before
+// the offending one has been answered: Read is only called once the loop has
 // run and flushed all it was given.
 func (g *guardConn) refuse(msg string) error {
 	g.err = errGuardClosed
@@ -414,7 +414,7 @@ func (sc *frameScanner) scan(p []byte, from, end int, lim limits, hold bool) (ou
 				continue
 			case n <= 0:
 				// Its '*' went out in an earlier Read, which only happens
-				// when the caller's buffer is tiny; redcon will refuse it.
+				// when the caller's buffer is tiny; the loop will refuse it.
 				sc.state = stStart
 				ended = true
 			case n > lim.maxCost/(minArgBytes+argOverhead) && !sc.trusted:

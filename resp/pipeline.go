@@ -4,18 +4,15 @@ import (
 	"bytes"
 	"context"
 	"sync"
-
-	"github.com/tidwall/redcon"
 )
 
 // Pipelined batches run concurrently when the node is part of a larger
-// ring. redcon hands a connection's commands to the handler one at a time
-// and flushes the replies only after the whole batch it read, so a quorum
-// wait per command would serialise a redis-benchmark -P 16 pipeline behind
-// sixteen round trips to the replicas. Instead the handler takes the whole
-// batch (ReadPipeline), hands each keyed command to a worker of the
-// server's pool with its own reply Writer, and writes the replies in
-// request order.
+// ring. The connection loop (loop.go) writes the replies of a read's
+// commands only after all of them ran, so a quorum wait per command would
+// serialise a redis-benchmark -P 16 pipeline behind sixteen round trips to
+// the replicas. Instead the loop hands the whole batch to runBatch, which
+// hands each keyed command to a worker of the server's pool with its own
+// reply Writer, and appends the replies in request order.
 //
 // Order is kept where a client can see it: a command waits for the commands
 // before it that touch one of its keys (per-key order, so SET k; INCR k; GET
@@ -150,9 +147,9 @@ type batchItem struct {
 // next one.
 const maxKeptBatch = 1024
 
-// runBatch executes cmds (the current command and the rest of its
-// pipeline) and writes every reply to conn in order.
-func (srv *Server) runBatch(ctx context.Context, cs *connState, conn redcon.Conn, cmds []redcon.Command) {
+// runBatch executes cmds (the commands of one read) and appends every
+// reply to cs.w in order. It returns once no worker holds any of them.
+func (srv *Server) runBatch(ctx context.Context, cs *connState, cmds [][][]byte) {
 	sess := &cs.sess
 	if cap(cs.items) < len(cmds) {
 		cs.items = make([]batchItem, len(cmds))
@@ -160,27 +157,27 @@ func (srv *Server) runBatch(ctx context.Context, cs *connState, conn redcon.Conn
 	// items must not move while workers hold pointers into it.
 	items := cs.items[:len(cmds)]
 	ran := 0
-	for i, cmd := range cmds {
+	for i, args := range cmds {
 		it := &items[i]
 		it.w.Reset()
 		if sess.Quit {
 			break // Redis runs nothing the client sent after QUIT
 		}
 		ran = i + 1
-		c := srv.cmds.lookup(firstArg(cmd.Args))
-		if !batchable(c, cmd.Args) || !sess.Authed {
+		c := srv.cmds.lookup(firstArg(args))
+		if !batchable(c, args) || !sess.Authed {
 			waitAll(items[:i])
-			srv.execute(ctx, sess, &it.w, cmd.Args)
+			srv.execute(ctx, sess, &it.w, args)
 			continue
 		}
-		it.keys = keysOf(it.keys[:0], c, cmd.Args)
+		it.keys = keysOf(it.keys[:0], c, args)
 		// Wait for earlier in-flight commands on the same keys.
 		for j := i - 1; j >= 0; j-- {
 			if items[j].queued && overlaps(items[j].keys, it.keys) {
 				items[j].wait()
 			}
 		}
-		it.srv, it.ctx, it.sess, it.args = srv, ctx, sess, cmd.Args
+		it.srv, it.ctx, it.sess, it.args = srv, ctx, sess, args
 		it.queued = true
 		it.done.Add(1)
 		srv.workers.run(it)
@@ -188,9 +185,7 @@ func (srv *Server) runBatch(ctx context.Context, cs *connState, conn redcon.Conn
 	waitAll(items[:ran])
 	for i := range items[:ran] {
 		it := &items[i]
-		if it.w.Len() > 0 {
-			conn.WriteRaw(it.w.Bytes())
-		}
+		cs.w.Raw(it.w.Bytes())
 		if cap(it.w.b) > maxKeptReply {
 			it.w.b = nil
 		}
@@ -199,9 +194,6 @@ func (srv *Server) runBatch(ctx context.Context, cs *connState, conn redcon.Conn
 	}
 	if cap(cs.items) > maxKeptBatch {
 		cs.items = nil
-	}
-	if sess.Quit {
-		conn.Close()
 	}
 }
 

@@ -18,7 +18,14 @@ import (
 // Server before it serves.
 func startRingServer(t testing.TB, mod ...func(*Server)) string {
 	t.Helper()
-	net3 := coordtest.NewNetwork(1)
+	addr, _ := startRingServerOn(t, coordtest.NewNetwork(1), mod...)
+	return addr
+}
+
+// startRingServerOn is startRingServer on net3, whose faults the caller
+// controls; it also returns node 0's store.
+func startRingServerOn(t testing.TB, net3 *coordtest.Network, mod ...func(*Server)) (string, *coordtest.MemStore) {
+	t.Helper()
 	var log []ring.Event
 	var ids []string
 	for i := range 3 {
@@ -28,12 +35,16 @@ func startRingServer(t testing.TB, mod ...func(*Server)) string {
 	}
 	topo := &coordinator.Topology{Table: ring.Build(log)}
 	var coords []*coordinator.Coordinator
+	var stores []*coordtest.MemStore
 	for _, id := range ids {
 		cfg := coordinator.DefaultConfig()
 		cfg.NodeID = id
 		cfg.Transport = net3.Transport(id)
 		cfg.Topology = func() *coordinator.Topology { return topo }
-		c, err := coordinator.New(cfg, coordtest.NewMemStore(ring.Slot))
+		st := coordtest.NewMemStore(ring.Slot)
+		stores = append(stores, st)
+		cfg.Hints = st
+		c, err := coordinator.New(cfg, st)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -63,7 +74,7 @@ func startRingServer(t testing.TB, mod ...func(*Server)) string {
 	if !srvs[0].concurrentPipelines() {
 		t.Fatal("a three-node ring does not run pipelines concurrently")
 	}
-	return ln.Addr().String()
+	return ln.Addr().String(), stores[0]
 }
 
 type forwardingPeer struct {

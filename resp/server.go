@@ -14,8 +14,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/tidwall/redcon"
-
 	"github.com/ringstore/ringstore/coordinator"
 )
 
@@ -134,19 +132,23 @@ type Server struct {
 	bg        sync.WaitGroup       // background work (the INFO keyspace count)
 }
 
-// connState is one client connection's state, kept as the redcon
-// connection's context.
+// connState is one client connection's state. Its connection's goroutine
+// owns it (loop.go); sess and g are also read by CLIENT LIST, INFO and
+// resetIdleDeadlines, through their own synchronisation.
 type connState struct {
 	sess Session
-	// w collects each command's reply before it is copied to the
-	// connection. runBatch gives each command of a concurrent batch its
-	// own (in items).
-	w Writer
-	g *guardConn // the connection, for resetIdleDeadlines
+	g    *guardConn // the connection
 
-	// batch and items are runBatch's, kept so that a batch allocates
-	// nothing once the connection has run one as long.
-	batch []redcon.Command
+	// rb holds what the client sent; argv and batch are the arguments and
+	// commands of the read being run, slices of rb (or of a copy of it).
+	rb    readBuf
+	argv  [][]byte
+	batch [][][]byte
+	// w collects the replies of a read's commands until they are written.
+	// runBatch gives each command of a concurrent batch its own (in items),
+	// kept so that a batch allocates nothing once the connection has run
+	// one as long.
+	w     Writer
 	items []batchItem
 }
 
@@ -206,36 +208,6 @@ func (srv *Server) protoMaxBulkLen() int64     { return srv.maxBulk.Load() }
 // nanotime is the monotonic time since the server started.
 func (srv *Server) nanotime() int64 { return int64(time.Since(srv.started)) }
 
-// Serve accepts connections on ln and serves them until Close; it then
-// returns nil. It returns at once (nil) if the server is already closed.
-// Serve may be called once.
-func (srv *Server) Serve(ln net.Listener) error {
-	srv.mu.Lock()
-	if srv.closed {
-		srv.mu.Unlock()
-		ln.Close()
-		return nil
-	}
-	if srv.ln != nil {
-		srv.mu.Unlock()
-		return errors.New("resp: Serve called twice")
-	}
-	gl := &guardListener{Listener: ln, srv: srv}
-	srv.ln = gl
-	srv.mu.Unlock()
-	defer close(srv.serveDone)
-
-	rs := redcon.NewServerNetwork(ln.Addr().Network(), ln.Addr().String(), srv.handle, srv.accept, srv.closeConn)
-	backoff := 5 * time.Millisecond
-	rs.AcceptError = func(err error) {
-		// Out of file descriptors and the like: do not spin.
-		srv.log.Warn("accept failed", "err", err, "retry_in", backoff)
-		time.Sleep(backoff)
-		backoff = min(2*backoff, time.Second)
-	}
-	return rs.Serve(gl)
-}
-
 // Close stops accepting, closes every client connection, aborts running
 // commands and waits until each connection's goroutine has finished. It is
 // idempotent and safe to call concurrently with Serve.
@@ -246,6 +218,13 @@ func (srv *Server) Close() error {
 	ln := srv.ln
 	srv.mu.Unlock()
 	srv.cancel()
+	srv.mu.Lock()
+	for _, cs := range srv.conns {
+		if cs.g != nil { // nil: a test's session without a connection
+			cs.g.Conn.Close() // its goroutine's next read or write fails
+		}
+	}
+	srv.mu.Unlock()
 	var err error
 	if ln != nil {
 		if first {
@@ -261,34 +240,22 @@ func (srv *Server) Close() error {
 	return err
 }
 
-// guardListener wraps every accepted connection in the protocol guard.
-type guardListener struct {
-	net.Listener
-	srv *Server
-}
-
-func (l *guardListener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err != nil {
-		return nil, err
-	}
-	return &guardConn{Conn: c, srv: l.srv}, nil
-}
-
-// accept runs in the accept loop before the connection's goroutine starts.
-func (srv *Server) accept(conn redcon.Conn) bool {
-	g := conn.NetConn().(*guardConn)
+// accept registers a new connection and returns its state, or nil when
+// the server is closed or full (the client is told when full); the caller
+// then closes c.
+func (srv *Server) accept(c net.Conn) *connState {
 	srv.stats.connections.Add(1)
 	now := time.Now()
 	cs := &connState{}
+	g := &guardConn{Conn: c, srv: srv}
 	s := &cs.sess
 	s.ID = srv.nextID.Add(1)
-	s.Addr = conn.RemoteAddr()
-	s.LocalAddr = g.LocalAddr().String()
+	s.Addr = c.RemoteAddr().String()
+	s.LocalAddr = c.LocalAddr().String()
 	s.Created = now.UnixMilli()
 	s.Authed = srv.password() == ""
 	s.lastActive.Store(srv.nanotime())
-	s.fd = socketFD(g.Conn)
+	s.fd = socketFD(c)
 
 	srv.mu.Lock()
 	if srv.closed || int64(len(srv.conns)) >= srv.maxClients.Load() {
@@ -296,10 +263,10 @@ func (srv *Server) accept(conn redcon.Conn) bool {
 		srv.mu.Unlock()
 		if !closed {
 			srv.stats.rejected.Add(1)
-			g.Conn.SetWriteDeadline(now.Add(time.Second))
-			io.WriteString(g.Conn, "-ERR max number of clients reached\r\n")
+			c.SetWriteDeadline(now.Add(time.Second))
+			io.WriteString(c, "-ERR max number of clients reached\r\n")
 		}
-		return false
+		return nil
 	}
 	srv.conns[s.ID] = cs
 	srv.wg.Add(1)
@@ -307,8 +274,7 @@ func (srv *Server) accept(conn redcon.Conn) bool {
 
 	g.sess = s
 	cs.g = g
-	conn.SetContext(cs)
-	return true
+	return cs
 }
 
 // resetIdleDeadlines applies a new idle timeout (CONFIG SET timeout) to
@@ -343,12 +309,9 @@ func socketFD(c net.Conn) int {
 	return fd
 }
 
-// closeConn runs when a connection's goroutine ends.
-func (srv *Server) closeConn(conn redcon.Conn, err error) {
-	cs, ok := conn.Context().(*connState)
-	if !ok {
-		return
-	}
+// closeConn retires a connection whose goroutine ends; err is why (nil:
+// the client quit or hung up).
+func (srv *Server) closeConn(cs *connState, err error) {
 	srv.mu.Lock()
 	delete(srv.conns, cs.sess.ID)
 	srv.mu.Unlock()
@@ -357,39 +320,6 @@ func (srv *Server) closeConn(conn redcon.Conn, err error) {
 		srv.log.Debug("client connection closed", "id", cs.sess.ID, "addr", cs.sess.Addr, "err", err)
 	}
 	srv.wg.Done()
-}
-
-// handle runs one command of a connection. redcon calls it for each
-// command of a pipelined batch in order, and flushes the replies after the
-// batch.
-//
-// On a ring of more than one node, a command with more behind it in the
-// batch takes the rest of the batch (ReadPipeline) to runBatch, so that
-// their quorum waits overlap (pipeline.go).
-func (srv *Server) handle(conn redcon.Conn, cmd redcon.Command) {
-	cs := conn.Context().(*connState)
-	now := srv.nanotime()
-	cs.sess.lastActive.Store(now)
-	if len(conn.PeekPipeline()) > 0 && srv.concurrentPipelines() {
-		cs.batch = append(append(cs.batch[:0], cmd), conn.ReadPipeline()...)
-		srv.runBatch(srv.deadlines.context(now), cs, conn, cs.batch)
-		clear(cs.batch) // hold no client bytes until the next batch
-		if cap(cs.batch) > maxKeptBatch {
-			cs.batch = nil
-		}
-		return
-	}
-	w := &cs.w
-	w.Reset()
-	srv.execute(srv.deadlines.context(now), &cs.sess, w, cmd.Args)
-	conn.WriteRaw(w.Bytes())
-	if cap(w.b) > maxKeptReply {
-		w.b = nil // a huge reply: do not keep its buffer for the connection's life
-	}
-	if cs.sess.Quit {
-		conn.ReadPipeline() // Redis runs nothing the client sent after QUIT
-		conn.Close()
-	}
 }
 
 // maxKeptReply is the largest reply buffer a connection keeps between
