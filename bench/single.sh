@@ -39,8 +39,12 @@ wait_up() {
 build_bin
 
 free_port rs_port
+# The gossip and peer ports default to port+20000 and port+10000, which
+# another process may hold: pick free ones too.
+free_port rs_gossip
+free_port rs_peer
 mkdir -p "$tmp/ringstore-data"
-"$bin" --bind 127.0.0.1 --port "$rs_port" --data-dir "$tmp/ringstore-data" --fsync everysec \
+"$bin" --bind 127.0.0.1 --port "$rs_port" --gossip-port "$rs_gossip" --peer-port "$rs_peer" --data-dir "$tmp/ringstore-data" --fsync everysec \
 	>"$tmp/ringstore.log" 2>&1 &
 pids+=($!)
 wait_up "$rs_port" "$!" ringstore "$tmp/ringstore.log"
