@@ -49,7 +49,9 @@ build_bin() {
 }
 
 # free_port VAR: set VAR to a loopback port that nobody answers on and that
-# this script has not handed out yet. It assigns instead of printing so that
+# this script has not handed out yet, from 20000-31999: below Linux's
+# ephemeral range, where the benchmark's own client sockets would otherwise
+# make a node's listen fail with "address already in use". It assigns instead of printing so that
 # it runs in the script's own shell: a $(free_port) subshell would forget the
 # ports it handed out and could give one twice. A start that loses a race for
 # the port fails its readiness check (and is reported or retried by the
@@ -58,7 +60,7 @@ used_ports=" "
 free_port() {
 	local p
 	while :; do
-		p=$((20000 + RANDOM % 40000))
+		p=$((20000 + RANDOM % 12000)) # below the ephemeral range (32768+ on Linux)
 		[[ $used_ports == *" $p "* ]] && continue
 		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
 			used_ports+="$p "

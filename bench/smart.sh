@@ -52,7 +52,7 @@ taken=" " picked=
 pick_port() {
 	local p
 	while :; do
-		p=$((20000 + RANDOM % 40000))
+		p=$((20000 + RANDOM % 12000)) # below the ephemeral range (32768+ on Linux)
 		if [[ $taken != *" $p "* ]] && tcp_free "$p"; then
 			taken+="$p "
 			picked=$p
