@@ -188,11 +188,12 @@ func (c *Coordinator) Databases() int { return c.cfg.Databases }
 // decisions everywhere use it so tests can control time.
 func (c *Coordinator) NowMillis() int64 { return c.cfg.Now().UnixMilli() }
 
-// nextTimestamp issues a strictly increasing HLC reading.
+// nextTimestamp issues a strictly increasing HLC reading, with the wall
+// clock's sub-millisecond part (version.HLC.NextMicros).
 func (c *Coordinator) nextTimestamp() version.HLC {
-	now := c.NowMillis()
+	now := c.cfg.Now().UnixMicro()
 	c.hlcMu.Lock()
-	c.hlc = c.hlc.Next(now)
+	c.hlc = c.hlc.NextMicros(now)
 	t := c.hlc
 	c.hlcMu.Unlock()
 	return t

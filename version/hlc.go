@@ -46,6 +46,29 @@ func (h HLC) Next(nowMs int64) HLC {
 	return h + 1
 }
 
+// NextMicros is Next for a wall clock read in Unix microseconds. The
+// fraction of the millisecond fills the top ten bits of the logical part
+// (999<<6 still fits in 16 bits), and ticks within one microsecond count in
+// the six below. So two nodes that share a clock (processes on one host, or
+// hosts whose clocks agree to better than a millisecond) order writes made
+// in the same millisecond by when they were made, where Next would order
+// them by the nodes' independent counters: a later blind write through
+// another coordinator that lands in the same millisecond as an earlier one
+// would otherwise lose last-writer-wins about half of the time. Readings
+// keep Next's format, so Millis and comparisons with stored readings are
+// unchanged.
+func (h HLC) NextMicros(nowUs int64) HLC {
+	nowUs = max(nowUs, 0)
+	ms, frac := nowUs/1000, nowUs%1000
+	if wall := MakeHLC(ms, uint16(frac)<<6); wall > h {
+		return wall
+	}
+	if h == maxHLC {
+		return h
+	}
+	return h + 1
+}
+
 // Observe returns the reading that follows both h and a remote reading, so
 // that a node's next write orders after every write it has seen. A caller
 // should bound how far ahead of its wall clock a remote reading may be before

@@ -144,3 +144,37 @@ func TestHLCMonotonic(t *testing.T) {
 		}
 	}
 }
+
+func TestHLCNextMicros(t *testing.T) {
+	const ms = 1735689600000
+	us := int64(ms) * 1000
+	// Two nodes, one clock: within one millisecond, the later write has the
+	// later reading whatever the nodes issued before.
+	var busy, idle HLC
+	for range 40 {
+		busy = busy.NextMicros(us + 100) // many writes at one microsecond
+	}
+	early, late := busy.NextMicros(us+200), idle.NextMicros(us+201)
+	if !(early < late) {
+		t.Fatalf("write at +200µs = %d not before write at +201µs = %d", early, late)
+	}
+	if late.Millis() != ms || early.Millis() != ms {
+		t.Fatalf("Millis %d and %d, want %d", early.Millis(), late.Millis(), ms)
+	}
+	// The last microsecond of a millisecond still fits, below the next one.
+	if a, b := HLC(0).NextMicros(us+999), HLC(0).NextMicros(us+1000); !(a < b) || a.Millis() != ms || b.Millis() != ms+1 {
+		t.Fatalf("us+999 -> %d (ms %d), us+1000 -> %d (ms %d)", a, a.Millis(), b, b.Millis())
+	}
+	// A stalled or stepped-back clock still gives strictly increasing readings.
+	h := HLC(0).NextMicros(us + 500)
+	for i := range 5000 {
+		next := h.NextMicros(us + 400 - int64(i))
+		if next <= h {
+			t.Fatalf("step %d: %d after %d", i, next, h)
+		}
+		h = next
+	}
+	if a, b := HLC(0).NextMicros(-5), HLC(0).NextMicros(0); a != b {
+		t.Fatalf("a negative clock reads %d, zero reads %d: not clamped", a, b)
+	}
+}
