@@ -148,6 +148,21 @@ func Open(cfg Config) (*Store, error) {
 	return s, nil
 }
 
+// ownRecord decodes a scanned record of db into siblings the caller owns,
+// with a copy of its key: one allocation holds both the key and the record
+// the siblings alias. A record that does not decode is a *CorruptError.
+func (s *Store) ownRecord(db int, k, val []byte) ([]byte, version.Siblings, error) {
+	buf := make([]byte, len(k)+len(val))
+	key, raw := buf[:len(k):len(k)], buf[len(k):]
+	copy(key, k)
+	copy(raw, val)
+	sib, err := s.ids.Decode(raw)
+	if err != nil {
+		return key, nil, &CorruptError{DB: db, Key: key, Err: err}
+	}
+	return key, sib, nil
+}
+
 // warmCache loads every record into the record cache and marks it complete
 // when they all fit (a fresh store trivially does), so that a restarted
 // node whose data fits in memory keeps answering misses without pebble. It
@@ -390,14 +405,9 @@ func (s *Store) ScanSlot(db int, slot uint16, after []byte, fn func(key []byte, 
 	}
 	var corrupt error
 	err = scanRecords(iter, func(key []byte, val []byte) bool {
-		// One allocation holds both the key and the record the siblings alias.
-		buf := make([]byte, len(key)+len(val))
-		k, raw := buf[:len(key):len(key)], buf[len(key):]
-		copy(k, key)
-		copy(raw, val)
-		sib, derr := s.ids.Decode(raw)
+		k, sib, derr := s.ownRecord(db, key, val)
 		if derr != nil {
-			corrupt = &CorruptError{DB: db, Key: k, Err: derr}
+			corrupt = derr
 			return false
 		}
 		return fn(k, sib)
@@ -464,13 +474,9 @@ scan:
 				ferr = verr
 				break scan
 			}
-			buf := make([]byte, len(k)+len(val))
-			key, raw := buf[:len(k):len(k)], buf[len(k):]
-			copy(key, k)
-			copy(raw, val)
-			sib, derr := s.ids.Decode(raw)
+			key, sib, derr := s.ownRecord(db, k, val)
 			if derr != nil {
-				ferr = &CorruptError{DB: db, Key: key, Err: derr}
+				ferr = derr
 				break scan
 			}
 			if !fn(uint16(slot), key, sib) {
