@@ -291,7 +291,7 @@ func (c *Coordinator) quorumRead(ctx context.Context, db int, key []byte) (versi
 	need := min(r, p.n)
 	f := c.startFanout(p, db, key, nil, true, need)
 	// Ask R targets, or all of them on a read-repair read: the others are
-	// asked only if one of those fails or is slow (readRest below).
+	// asked only if one of those fails (fanout.Reply) or is slow (awaitRead).
 	ask := need
 	if c.readRepairRoll() {
 		ask = len(p.targets)
