@@ -31,6 +31,10 @@ type Store interface {
 	ScanSlots(db int, from, to uint16, fn func(slot uint16, key []byte, sib version.Siblings) bool) error
 	FlushDB(db int) error
 	FlushAll() error
+	// SlotKeys counts db's records in slot whose last writer is a value
+	// (present), and those of them with an expiry time (expiring); ok false
+	// means there are no counts to trust and the slot must be scanned.
+	SlotKeys(db int, slot uint16) (present, expiring int64, ok bool)
 }
 
 // Config configures a Coordinator.

@@ -68,11 +68,70 @@ func (c *Coordinator) walk(ctx context.Context, db int, from, to uint16, count i
 	return next, nil
 }
 
-// DBSize counts the visible keys of db.
+// DBSize counts the visible keys of db in the slots this node lists keys
+// for (see Scan).
 func (c *Coordinator) DBSize(ctx context.Context, db int) (int64, error) {
-	var n int64
-	_, err := c.Scan(ctx, db, 0, int(^uint(0)>>1), func([]byte, Value) { n++ })
-	return n, err
+	keys, _, err := c.KeyCounts(ctx, db)
+	return keys, err
+}
+
+// KeyCounts counts the visible keys of db in the slots this node lists keys
+// for (see Scan), and among them those with an expiry time. A slot costs a
+// look at the store's counts, and a scan only when it holds keys with an
+// expiry time, whose visibility depends on the time.
+func (c *Coordinator) KeyCounts(ctx context.Context, db int) (keys, expires int64, err error) {
+	if err := c.checkDB(db); err != nil {
+		return 0, 0, err
+	}
+	now := c.NowMillis()
+	topo := c.topology()
+	for slot := range uint16(numSlots) {
+		if slot%1024 == 0 {
+			if err := ctxErr(ctx); err != nil {
+				return 0, 0, err
+			}
+		}
+		if !c.lists(topo, slot) {
+			continue
+		}
+		k, e, err := c.countSlot(db, slot, now)
+		if err != nil {
+			return 0, 0, err
+		}
+		keys += k
+		expires += e
+	}
+	return keys, expires, nil
+}
+
+// countSlot counts the visible keys of db stored in slot at now, and those
+// of them with an expiry time: from the store's counts when no record of the
+// slot has an expiry time, else by a scan of the slot.
+func (c *Coordinator) countSlot(db int, slot uint16, now int64) (keys, expires int64, err error) {
+	present, expiring, ok := c.store.SlotKeys(db, slot)
+	if ok && expiring == 0 {
+		return present, 0, nil
+	}
+	err = c.store.ScanSlot(db, slot, nil, func(_ []byte, sib version.Siblings) bool {
+		if v, ok := visible(sib, now); ok {
+			keys++
+			if v.ExpireAt != 0 {
+				expires++
+			}
+		}
+		return true
+	})
+	return keys, expires, err
+}
+
+// CountKeysInSlot counts the visible keys of db stored in slot on this node,
+// whether or not it lists the slot's keys (CLUSTER COUNTKEYSINSLOT).
+func (c *Coordinator) CountKeysInSlot(ctx context.Context, db int, slot uint16) (int64, error) {
+	if err := c.checkDB(db); err != nil {
+		return 0, err
+	}
+	keys, _, err := c.countSlot(db, slot, c.NowMillis())
+	return keys, err
 }
 
 // RandomKey returns a visible key of db, or false when db is empty: the

@@ -48,6 +48,18 @@
 // clears it under the same per-key lock, after pebble has the change. Writing
 // to the data key space other than through these methods would make it stale.
 //
+// # Key counts
+//
+// The store counts, per db and slot, the records whose last writer is a
+// value, and those of them with an expiry time (SlotKeys, counts.go), so
+// that DBSIZE and CLUSTER COUNTKEYSINSLOT read counters instead of decoding
+// every record: only a slot holding values with an expiry time, whose
+// visibility depends on the clock, still has to be scanned. The counts
+// change with the record under the key's lock, are rebuilt at Open by
+// reading every record once (which also warms the record cache), and after
+// a FLUSHDB that failed part way are reported untrustworthy until the next
+// Open.
+//
 // # Expiry and tombstones
 //
 // Readers see expired versions at once as not live (Version.Live,

@@ -32,6 +32,8 @@ type expireTask struct {
 	raw   []byte // the record as examined; the action applies only if unchanged
 	next  []byte // the rewritten record, or nil to remove it
 	drops bool   // the action drops expired value bytes
+	// from and to are the record's class (counts.go) before and after.
+	from, to recordClass
 }
 
 // expireCycle examines up to ExpireBudget records, continuing from where the
@@ -112,9 +114,10 @@ func (s *Store) examineForExpiry() []expireTask {
 		if next == nil && !remove {
 			continue
 		}
-		t := expireTask{db: db, key: bytes.Clone(k), raw: bytes.Clone(raw), drops: drops}
+		t := expireTask{db: db, key: bytes.Clone(k), raw: bytes.Clone(raw), drops: drops, from: classify(sib)}
 		if !remove {
 			t.next = next.AppendBinary(nil)
+			t.to = classify(next)
 		}
 		tasks = append(tasks, t)
 	}
@@ -210,6 +213,7 @@ func (s *Store) applyExpiry(t *expireTask) {
 	// The rewritten record (nil: gone) replaces the cached one; dropping the
 	// entry instead would end the cache's completeness.
 	s.cache.put(h, t.key, t.next)
+	s.counts.move(t.db, dataKeySlot(t.key), t.from, t.to)
 	if t.drops {
 		s.stats.expiredPurged.Add(1)
 	}

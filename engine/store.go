@@ -56,7 +56,8 @@ type Store struct {
 	// all records name the same few nodes.
 	ids version.Decoder
 
-	stats counters
+	stats  counters
+	counts keyCounts // visible-key counts per db and slot (counts.go)
 
 	hintMu     sync.Mutex     // guards hintCounts
 	hintCounts map[string]int // hints stored per target
@@ -121,14 +122,15 @@ func Open(cfg Config) (*Store, error) {
 	}
 
 	s := &Store{
-		cfg:   cfg,
-		log:   log,
-		db:    db,
-		wo:    pebble.NoSync,
-		seed:  maphash.MakeSeed(),
-		cache: newRecordCache(cfg.RecordCacheSize),
-		gate:  gate{drained: make(chan struct{})},
-		stop:  make(chan struct{}),
+		cfg:    cfg,
+		log:    log,
+		db:     db,
+		wo:     pebble.NoSync,
+		seed:   maphash.MakeSeed(),
+		cache:  newRecordCache(cfg.RecordCacheSize),
+		counts: keyCounts{dbs: make([]atomic.Pointer[slotCounts], cfg.Databases)},
+		gate:   gate{drained: make(chan struct{})},
+		stop:   make(chan struct{}),
 	}
 	if cfg.Fsync == FsyncAlways {
 		s.wo = pebble.Sync
@@ -137,7 +139,7 @@ func Open(cfg Config) (*Store, error) {
 	if err := s.loadHints(); err != nil {
 		return nil, errors.Join(err, db.Close())
 	}
-	if err := s.warmCache(); err != nil {
+	if err := s.loadRecords(); err != nil {
 		return nil, errors.Join(err, db.Close())
 	}
 
@@ -163,38 +165,44 @@ func (s *Store) ownRecord(db int, k, val []byte) ([]byte, version.Siblings, erro
 	return key, sib, nil
 }
 
-// warmCache loads every record into the record cache and marks it complete
-// when they all fit (a fresh store trivially does), so that a restarted
-// node whose data fits in memory keeps answering misses without pebble. It
-// stops at the first record that does not fit: then the cache stays
-// incomplete and what was loaded is merely warm. Reading at most the
-// cache's budget keeps start-up short.
-func (s *Store) warmCache() error {
-	if s.cache == nil {
-		return nil
-	}
+// loadRecords reads every record once at Open: it counts the keys
+// (counts.go), and it loads the records into the record cache and marks the
+// cache complete when they all fit (a fresh store trivially does), so that a
+// restarted node whose data fits in memory keeps answering misses without
+// pebble. Once a record does not fit, the cache stays incomplete and what was
+// loaded is merely warm; the counting goes on to the end.
+func (s *Store) loadRecords() error {
 	iter, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{nsData}, UpperBound: []byte{nsData + 1}})
 	if err != nil {
-		return fmt.Errorf("engine: open: warm the record cache: %w", err)
+		return fmt.Errorf("engine: open: read the records: %w", err)
 	}
-	lost := s.cache.lost.Load()
-	all := true
+	var lost uint64
+	warm := s.cache != nil
+	if warm {
+		lost = s.cache.lost.Load()
+	}
 	for ok := iter.First(); ok; ok = iter.Next() {
 		val, err := iter.ValueAndErr()
 		if err != nil {
-			return errors.Join(fmt.Errorf("engine: open: warm the record cache: %w", err), iter.Close())
+			return errors.Join(fmt.Errorf("engine: open: read the records: %w", err), iter.Close())
 		}
 		k := iter.Key()
-		s.cache.put(s.hash(k), k, bytes.Clone(val))
-		if s.cache.lost.Load() != lost {
-			all = false
-			break
+		db, _, ok := parseDataKey(k)
+		if ok && db < len(s.counts.dbs) {
+			// A record that does not decode counts as no key, as reads see it.
+			if sib, err := s.ids.Decode(val); err == nil {
+				s.counts.move(db, dataKeySlot(k), classAbsent, classify(sib))
+			}
+		}
+		if warm {
+			s.cache.put(s.hash(k), k, bytes.Clone(val))
+			warm = s.cache.lost.Load() == lost
 		}
 	}
 	if err := errors.Join(iter.Error(), iter.Close()); err != nil {
-		return fmt.Errorf("engine: open: warm the record cache: %w", err)
+		return fmt.Errorf("engine: open: read the records: %w", err)
 	}
-	if all {
+	if warm {
 		s.cache.setComplete()
 	}
 	return nil
@@ -370,6 +378,7 @@ func (s *Store) Update(db int, key []byte, fn func(cur version.Siblings) (versio
 		return nil, fmt.Errorf("engine: write db %d key %q: %w", db, key, err)
 	}
 	s.cache.put(h, kb.b, enc)
+	s.counts.move(db, dataKeySlot(kb.b), classify(old), classify(merged))
 	s.stats.recordsWritten.Add(1)
 	return merged, nil
 }
@@ -512,8 +521,10 @@ func (s *Store) FlushDB(db int) error {
 	err := s.deleteDB(db)
 	s.cache.clear() // even after a failed commit: some of it may have applied
 	if err != nil {
+		s.counts.broken.Store(true) // as with the cache: which records went is unknown
 		return fmt.Errorf("engine: flush db %d: %w", db, err)
 	}
+	s.counts.reset(db)
 	return nil
 }
 
@@ -565,7 +576,11 @@ func (s *Store) flushData() error {
 	err := s.db.DeleteRange([]byte{nsData}, []byte{nsData + 1}, pebble.Sync)
 	s.cache.clear()
 	if err != nil {
+		s.counts.broken.Store(true)
 		return fmt.Errorf("engine: flush all: %w", err)
+	}
+	for db := range s.counts.dbs {
+		s.counts.reset(db)
 	}
 	s.cache.setComplete() // pebble holds no record now
 	s.compactAfterFlush()

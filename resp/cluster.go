@@ -56,12 +56,12 @@ func (srv *Server) cmdClusterCountKeysInSlot(ctx context.Context, s *Session, w 
 		w.Error("ERR Invalid slot")
 		return
 	}
-	keys, err := srv.coord.KeysInSlot(ctx, s.DB, uint16(slot), int(^uint(0)>>1))
+	n, err := srv.coord.CountKeysInSlot(ctx, s.DB, uint16(slot))
 	if err != nil {
 		srv.writeError(w, err)
 		return
 	}
-	w.Int(int64(len(keys)))
+	w.Int(n)
 }
 
 // cmdClusterGetKeysInSlot is CLUSTER GETKEYSINSLOT slot count.

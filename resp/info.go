@@ -11,8 +11,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/ringstore/ringstore/coordinator"
 )
 
 // INFO [section ...]: Redis 7's sections with the fields clients read
@@ -382,9 +380,10 @@ func (srv *Server) infoKeyspace(ctx context.Context, b []byte) []byte {
 	return b
 }
 
-// keyspaceCache keeps INFO's key counts. Counting is a scan of every
-// database (the coordinator keeps no counters; over pebble an empty
-// database alone takes tens of milliseconds), so a count is reused until a
+// keyspaceCache keeps INFO's key counts. Counting reads the store's
+// per-slot counts, but must scan the slots that hold keys with an expiry time
+// (coordinator.KeyCounts), which in a store full of TTLs is a scan of every
+// database, so a count is reused until a
 // write command or a flush has run since, and then recounted at most once
 // per interval. The count runs in the background: INFO waits for it at most
 // keyspaceWait and otherwise shows the previous count. Small stores thus
@@ -455,15 +454,9 @@ func (srv *Server) countKeyspace(done chan struct{}) {
 	var out []dbCount
 	var err error
 	for db := 0; db < srv.coord.Databases() && err == nil; db++ {
-		var d dbCount
-		_, err = srv.coord.Scan(ctx, db, 0, int(^uint(0)>>1), func(_ []byte, v coordinator.Value) {
-			d.keys++
-			if v.ExpireAt != 0 {
-				d.expires++
-			}
-		})
+		d := dbCount{db: db}
+		d.keys, d.expires, err = srv.coord.KeyCounts(ctx, db)
 		if d.keys > 0 {
-			d.db = db
 			out = append(out, d)
 		}
 	}

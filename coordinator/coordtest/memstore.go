@@ -214,3 +214,9 @@ func (m *MemStore) HintCounts() (map[string]int, error) {
 	}
 	return out, nil
 }
+
+// SlotKeys has no counts to offer: the coordinator scans the slot, which
+// is what a store without counts must be answered with.
+func (m *MemStore) SlotKeys(db int, slot uint16) (present, expiring int64, ok bool) {
+	return 0, 0, false
+}

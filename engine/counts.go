@@ -1,0 +1,120 @@
+package engine
+
+import (
+	"sync/atomic"
+
+	"github.com/ringstore/ringstore/ring"
+	"github.com/ringstore/ringstore/version"
+)
+
+// Key counts.
+//
+// DBSIZE, INFO's keyspace line and CLUSTER COUNTKEYSINSLOT need the number
+// of visible keys, which Redis keeps as a counter and a scan would pay for
+// with a decode of every record (about half a second per 200,000 keys).
+// Whether a record is visible depends on the time only through expiry, so the
+// store counts, per database and slot, the records whose last writer is a
+// value (present), and among them those whose value has an expiry time
+// (expiring). A slot with no expiring record has exactly `present` visible
+// keys at any time; only slots with expiring records need a scan, and only
+// those records' slots. The counts are kept under the key's lock wherever a
+// record changes, and rebuilt from every record at Open.
+
+// recordClass is what a record contributes to the key counts.
+type recordClass uint8
+
+const (
+	classAbsent   recordClass = iota // no record, or its last writer is a delete
+	classPresent                     // a value without expiry: visible until written again
+	classExpiring                    // a value with an expiry time: visible until then
+)
+
+// classify returns sib's class: the class of its last writer, which is what
+// Siblings.Visible looks at.
+func classify(sib version.Siblings) recordClass {
+	if len(sib) == 0 {
+		return classAbsent
+	}
+	v, _ := sib.Latest()
+	switch {
+	case v.Tombstone:
+		return classAbsent
+	case v.ExpireAt != 0:
+		return classExpiring
+	}
+	return classPresent
+}
+
+// slotCount is one slot's counts.
+type slotCount struct {
+	present  atomic.Int64 // records of class classPresent or classExpiring
+	expiring atomic.Int64 // records of class classExpiring
+}
+
+type slotCounts [ring.NumSlots]slotCount
+
+// keyCounts holds the counts of every database. A database's table is
+// allocated on its first record, so that 256 configured databases do not
+// cost 256 tables.
+type keyCounts struct {
+	dbs []atomic.Pointer[slotCounts] // one per database
+	// broken is set when a bulk deletion failed part way: the counts no
+	// longer match the records, and SlotKeys says so until the next Open.
+	broken atomic.Bool
+}
+
+func (k *keyCounts) table(db int) *slotCounts {
+	if t := k.dbs[db].Load(); t != nil {
+		return t
+	}
+	k.dbs[db].CompareAndSwap(nil, new(slotCounts))
+	return k.dbs[db].Load()
+}
+
+// move records that a record of db in slot went from class from to class to.
+func (k *keyCounts) move(db int, slot uint16, from, to recordClass) {
+	if from == to {
+		return
+	}
+	// An expiring record is counted in expiring before present and leaves
+	// present first, so that a reader who sees no expiring record (and then
+	// trusts present) does not count one that may have expired.
+	c := &k.table(db)[slot]
+	if to == classExpiring {
+		c.expiring.Add(1)
+	}
+	if to != classAbsent {
+		c.present.Add(1)
+	}
+	if from != classAbsent {
+		c.present.Add(-1)
+	}
+	if from == classExpiring {
+		c.expiring.Add(-1)
+	}
+}
+
+// reset forgets the counts of db (after every record of db was deleted).
+func (k *keyCounts) reset(db int) { k.dbs[db].Store(nil) }
+
+// dataKeySlot is the slot of a data key (see appendSlotDBPrefix).
+func dataKeySlot(k []byte) uint16 { return uint16(k[1])<<8 | uint16(k[2]) }
+
+// SlotKeys returns how many records of db in slot have a value as their last
+// writer (present), and how many of those values have an expiry time
+// (expiring). When expiring is 0, present is the slot's number of visible
+// keys at any time; otherwise the expiring ones must be looked at. ok is
+// false when the counts cannot be trusted (a FLUSHDB failed part way): the
+// caller must scan.
+func (s *Store) SlotKeys(db int, slot uint16) (present, expiring int64, ok bool) {
+	if db < 0 || db >= len(s.counts.dbs) || int(slot) >= ring.NumSlots || s.counts.broken.Load() {
+		return 0, 0, false
+	}
+	t := s.counts.dbs[db].Load()
+	if t == nil {
+		return 0, 0, true
+	}
+	c := &t[slot]
+	expiring = c.expiring.Load()
+	return c.present.Load(), expiring, true
+}

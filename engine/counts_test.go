@@ -1,0 +1,154 @@
+package engine
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/ringstore/ringstore/ring"
+	"github.com/ringstore/ringstore/version"
+)
+
+// recount computes what SlotKeys must answer for db and slot from the
+// records themselves, and the keys visible at nowMs.
+func recount(t *testing.T, s *Store, db int, slot uint16, nowMs int64) (present, expiring, visible int64) {
+	t.Helper()
+	err := s.ScanSlot(db, slot, nil, func(_ []byte, sib version.Siblings) bool {
+		switch classify(sib) {
+		case classExpiring:
+			expiring++
+			present++
+		case classPresent:
+			present++
+		}
+		if _, ok := sib.Visible(nowMs); ok {
+			visible++
+		}
+		return true
+	})
+	if err != nil {
+		t.Fatalf("ScanSlot(%d, %d): %v", db, slot, err)
+	}
+	return present, expiring, visible
+}
+
+// TestKeyCountsFollowRecords runs a random history of writes, deletes,
+// concurrent siblings, expiring values, expiry cycles, FLUSHDBs and
+// restarts, and checks after every step that each slot's counts are what
+// its records say, and that a slot without expiring records counts exactly
+// its visible keys.
+func TestKeyCountsFollowRecords(t *testing.T) {
+	clk := newFakeClock(t0)
+	s := newTestStore(t, clk)
+	r := rand.New(rand.NewPCG(7, 11))
+
+	const dbs = 3
+	var keys []string
+	slots := map[uint16]bool{}
+	for tag := range 6 {
+		for i := range 12 {
+			k := fmt.Sprintf("{tag%d}k%d", tag, i)
+			keys = append(keys, k)
+			slots[ring.Slot([]byte(k))] = true
+		}
+	}
+	check := func(step int, what string) {
+		t.Helper()
+		now := clk.Now().UnixMilli()
+		for db := range dbs {
+			for slot := range slots {
+				wantP, wantE, vis := recount(t, s, db, slot, now)
+				p, e, ok := s.SlotKeys(db, slot)
+				if !ok || p != wantP || e != wantE {
+					t.Fatalf("step %d (%s): SlotKeys(%d, %d) = %d, %d, %v; the records say %d, %d",
+						step, what, db, slot, p, e, ok, wantP, wantE)
+				}
+				if e == 0 && p != vis {
+					t.Fatalf("step %d (%s): slot %d of db %d counts %d keys with none expiring, but %d are visible",
+						step, what, slot, db, p, vis)
+				}
+			}
+		}
+	}
+
+	counter := uint64(0)
+	for step := range 1500 {
+		db := r.IntN(dbs)
+		key := keys[r.IntN(len(keys))]
+		now := clk.Now().UnixMilli()
+		cur := mustGet(t, s, db, key)
+		counter++
+		var what string
+		switch op := r.IntN(100); {
+		case op < 40:
+			what = "write"
+			v := after(cur, "n1", now, "v")
+			if r.IntN(3) == 0 {
+				v.ExpireAt = now + int64(1+r.IntN(50))
+				what = "write with expiry"
+			}
+			mustMerge(t, s, db, key, v)
+		case op < 55:
+			what = "delete"
+			v := after(cur, "n1", now, "")
+			v.Tombstone, v.Value = true, nil
+			mustMerge(t, s, db, key, v)
+		case op < 70:
+			what = "concurrent write"
+			v := ver(fmt.Sprintf("n%d", 2+r.IntN(3)), counter, now+int64(r.IntN(3)), "c")
+			if r.IntN(2) == 0 {
+				v.Tombstone, v.Value = true, nil
+				what = "concurrent delete"
+			}
+			mustMerge(t, s, db, key, v)
+		case op < 85:
+			what = "expiry"
+			clk.Advance(time.Duration(r.IntN(40)) * time.Millisecond)
+			for range 3 {
+				s.expireCycle()
+			}
+		case op < 97:
+			what = "time"
+			clk.Advance(time.Duration(r.IntN(20)) * time.Millisecond)
+		case op < 99:
+			what = "flushdb"
+			if err := s.FlushDB(db); err != nil {
+				t.Fatalf("FlushDB: %v", err)
+			}
+		default:
+			what = "restart"
+			s = reopen(t, s)
+		}
+		check(step, what)
+	}
+}
+
+// TestKeyCountsAfterFlushAllAndReopen checks the counts of a store that
+// is emptied by FLUSHALL and of one rebuilt at Open with more records than
+// the record cache holds.
+func TestKeyCountsAfterFlushAllAndReopen(t *testing.T) {
+	s := newTestStore(t, nil, func(c *Config) { c.RecordCacheSize = 1 << 10 })
+	for i := range 500 {
+		mustMerge(t, s, i%2, fmt.Sprintf("{same}k%d", i), ver("n1", uint64(i+1), t0, "v"))
+	}
+	slot := ring.Slot([]byte("{same}"))
+	if p, e, ok := s.SlotKeys(0, slot); !ok || p != 250 || e != 0 {
+		t.Fatalf("before restart: SlotKeys = %d, %d, %v; want 250, 0, true", p, e, ok)
+	}
+	s = reopen(t, s)
+	if p, e, ok := s.SlotKeys(1, slot); !ok || p != 250 || e != 0 {
+		t.Fatalf("after restart: SlotKeys = %d, %d, %v; want 250, 0, true", p, e, ok)
+	}
+	if err := s.FlushAll(); err != nil {
+		t.Fatal(err)
+	}
+	for db := range 2 {
+		if p, e, ok := s.SlotKeys(db, slot); !ok || p != 0 || e != 0 {
+			t.Fatalf("after FLUSHALL: SlotKeys(%d) = %d, %d, %v; want 0, 0, true", db, p, e, ok)
+		}
+	}
+	if _, _, ok := s.SlotKeys(16, slot); ok {
+		t.Fatal("SlotKeys of a database out of range reports counts")
+	}
+}
