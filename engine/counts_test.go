@@ -33,6 +33,23 @@ func recount(t *testing.T, s *Store, db int, slot uint16, nowMs int64) (present,
 	return present, expiring, visible
 }
 
+// slotDigest returns the kept digest of slot and the one its records hash
+// to.
+func slotDigest(t *testing.T, s *Store, slot uint16) (kept, recomputed uint64) {
+	t.Helper()
+	d, ok := s.SlotDigests(slot, slot)
+	if !ok {
+		t.Fatalf("SlotDigests(%d) not trusted", slot)
+	}
+	if err := s.ScanSlotDigests(slot, 0, nil, func(r RecordDigest) bool {
+		recomputed ^= r.Hash
+		return true
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return d[0], recomputed
+}
+
 // TestKeyCountsFollowRecords runs a random history of writes, deletes,
 // concurrent siblings, expiring values, expiry cycles, FLUSHDBs and
 // restarts, and checks after every step that each slot's counts are what
@@ -63,6 +80,9 @@ func TestKeyCountsFollowRecords(t *testing.T) {
 				if !ok || p != wantP || e != wantE {
 					t.Fatalf("step %d (%s): SlotKeys(%d, %d) = %d, %d, %v; the records say %d, %d",
 						step, what, db, slot, p, e, ok, wantP, wantE)
+				}
+				if got, want := slotDigest(t, s, slot); got != want {
+					t.Fatalf("step %d (%s): slot %d digest %x; its records hash to %x", step, what, slot, got, want)
 				}
 				if e == 0 && p != vis {
 					t.Fatalf("step %d (%s): slot %d of db %d counts %d keys with none expiring, but %d are visible",
@@ -151,4 +171,63 @@ func TestKeyCountsAfterFlushAllAndReopen(t *testing.T) {
 	if _, _, ok := s.SlotKeys(16, slot); ok {
 		t.Fatal("SlotKeys of a database out of range reports counts")
 	}
+}
+
+// TestSlotDigestsAgreeAcrossStores merges the same versions into two
+// stores in different orders, with expiry on one side only before the
+// other catches up: equal contents give equal digests, and a store missing
+// one version differs in exactly that version's slot.
+func TestSlotDigestsAgreeAcrossStores(t *testing.T) {
+	clk := newFakeClock(t0)
+	a, b := newTestStore(t, clk), newTestStore(t, clk)
+	r := rand.New(rand.NewPCG(1, 2))
+	type write struct {
+		db  int
+		key string
+		v   version.Version
+	}
+	var writes []write
+	for i := range 300 {
+		v := ver(fmt.Sprintf("n%d", r.IntN(3)), uint64(i+1), t0+int64(r.IntN(50)), fmt.Sprint(i))
+		if r.IntN(4) == 0 {
+			v.Tombstone, v.Value = true, nil
+		}
+		writes = append(writes, write{r.IntN(2), fmt.Sprintf("k%d", r.IntN(60)), v})
+	}
+	for _, w := range writes {
+		mustMerge(t, a, w.db, w.key, w.v)
+	}
+	for _, i := range r.Perm(len(writes)) {
+		w := writes[i]
+		mustMerge(t, b, w.db, w.key, w.v)
+	}
+	da, _ := a.SlotDigests(0, ring.NumSlots-1)
+	db, _ := b.SlotDigests(0, ring.NumSlots-1)
+	for slot := range da {
+		if da[slot] != db[slot] {
+			t.Fatalf("slot %d: digests %x and %x after the same merges", slot, da[slot], db[slot])
+		}
+	}
+	extra := ver("n9", 1, t0+100, "only in a")
+	mustMerge(t, a, 1, "k7", extra)
+	da, _ = a.SlotDigests(0, ring.NumSlots-1)
+	want := ring.Slot([]byte("k7"))
+	for slot := range da {
+		if differ := da[slot] != db[slot]; differ != (uint16(slot) == want) {
+			t.Fatalf("slot %d: differ = %v after a version only one store has (in slot %d)", slot, differ, want)
+		}
+	}
+	mustMerge(t, b, 1, "k7", extra)
+	if da, db := mustDigest(t, a, want), mustDigest(t, b, want); da != db {
+		t.Fatalf("slot %d still differs once both hold the version: %x, %x", want, da, db)
+	}
+}
+
+func mustDigest(t *testing.T, s *Store, slot uint16) uint64 {
+	t.Helper()
+	d, ok := s.SlotDigests(slot, slot)
+	if !ok {
+		t.Fatal("digests not trusted")
+	}
+	return d[0]
 }

@@ -214,6 +214,7 @@ func (s *Store) applyExpiry(t *expireTask) {
 	// entry instead would end the cache's completeness.
 	s.cache.put(h, t.key, t.next)
 	s.counts.move(t.db, dataKeySlot(t.key), t.from, t.to)
+	s.digests.replace(t.key, t.raw, t.next)
 	if t.drops {
 		s.stats.expiredPurged.Add(1)
 	}

@@ -56,8 +56,9 @@ type Store struct {
 	// all records name the same few nodes.
 	ids version.Decoder
 
-	stats  counters
-	counts keyCounts // visible-key counts per db and slot (counts.go)
+	stats   counters
+	counts  keyCounts   // visible-key counts per db and slot (counts.go)
+	digests slotDigests // per-slot record digests for anti-entropy (digest.go)
 
 	hintMu     sync.Mutex     // guards hintCounts
 	hintCounts map[string]int // hints stored per target
@@ -188,6 +189,7 @@ func (s *Store) loadRecords() error {
 		}
 		k := iter.Key()
 		db, _, ok := parseDataKey(k)
+		s.digests.replace(k, nil, val)
 		if ok && db < len(s.counts.dbs) {
 			// A record that does not decode counts as no key, as reads see it.
 			if sib, err := s.ids.Decode(val); err == nil {
@@ -270,37 +272,43 @@ func (s *Store) Get(db int, key []byte) (version.Siblings, error) {
 	mu := s.stripe(h)
 	mu.Lock()
 	defer mu.Unlock()
-	return s.load(db, key, h, kb.b)
+	sib, _, err := s.load(db, key, h, kb.b)
+	return sib, err
 }
 
 // load returns the stored siblings of pebble key k (the record of db, key,
-// with hash h), decoding the cached record or else the one in pebble, which
-// it caches. Value bytes of the result are the cache's, see Get. The key's
-// stripe lock must be held.
-func (s *Store) load(db int, key []byte, h uint64, k []byte) (version.Siblings, error) {
+// with hash h) and the record bytes they were decoded from (nil: absent),
+// decoding the cached record or else the one in pebble, which it caches.
+// Value bytes of the result are the cache's, see Get, and so is rec, which
+// must not be modified. The key's stripe lock must be held.
+func (s *Store) load(db int, key []byte, h uint64, k []byte) (sib version.Siblings, rec []byte, err error) {
 	if rec, ok := s.cache.get(h, k); ok {
-		return s.decode(db, key, rec)
+		if len(rec) == 0 {
+			return nil, nil, nil
+		}
+		sib, err := s.decode(db, key, rec)
+		return sib, rec, err
 	}
 	if s.cache.knownAbsent() {
-		return nil, nil
+		return nil, nil, nil
 	}
 	s.stats.pebbleReads.Add(1)
 	val, closer, err := s.db.Get(k)
 	if errors.Is(err, pebble.ErrNotFound) {
 		s.cache.put(h, k, nil)
-		return nil, nil
+		return nil, nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("engine: get db %d key %q: %w", db, key, err)
+		return nil, nil, fmt.Errorf("engine: get db %d key %q: %w", db, key, err)
 	}
-	sib, rec, err := decodeRecord(val, &s.ids)
+	sib, rec, err = decodeRecord(val, &s.ids)
 	closer.Close() // a pebble Get closer never fails
 	if err != nil {
 		// Not cached: every read reports it until the record is replaced.
-		return nil, &CorruptError{DB: db, Key: bytes.Clone(key), Err: err}
+		return nil, nil, &CorruptError{DB: db, Key: bytes.Clone(key), Err: err}
 	}
 	s.cache.put(h, k, rec)
-	return sib, nil
+	return sib, rec, nil
 }
 
 // decode decodes a cached record (empty: absent). The result aliases rec,
@@ -351,7 +359,7 @@ func (s *Store) Update(db int, key []byte, fn func(cur version.Siblings) (versio
 	mu := s.stripe(h)
 	mu.Lock()
 	defer mu.Unlock()
-	old, err := s.load(db, key, h, kb.b)
+	old, oldRec, err := s.load(db, key, h, kb.b)
 	if err != nil {
 		return nil, err
 	}
@@ -379,6 +387,7 @@ func (s *Store) Update(db int, key []byte, fn func(cur version.Siblings) (versio
 	}
 	s.cache.put(h, kb.b, enc)
 	s.counts.move(db, dataKeySlot(kb.b), classify(old), classify(merged))
+	s.digests.replace(kb.b, oldRec, enc)
 	s.stats.recordsWritten.Add(1)
 	return merged, nil
 }
@@ -521,7 +530,9 @@ func (s *Store) FlushDB(db int) error {
 	err := s.deleteDB(db)
 	s.cache.clear() // even after a failed commit: some of it may have applied
 	if err != nil {
-		s.counts.broken.Store(true) // as with the cache: which records went is unknown
+		// As with the cache: which records went is unknown.
+		s.counts.broken.Store(true)
+		s.digests.broken.Store(true)
 		return fmt.Errorf("engine: flush db %d: %w", db, err)
 	}
 	s.counts.reset(db)
@@ -542,6 +553,13 @@ func (s *Store) deleteDB(db int) error {
 	for slot := range uint16(ring.NumSlots) {
 		prefix = appendSlotDBPrefix(prefix[:0], slot, db)
 		for ok := iter.SeekGE(prefix); ok && bytes.HasPrefix(iter.Key(), prefix); ok = iter.Next() {
+			val, err := iter.ValueAndErr()
+			if err != nil {
+				return err
+			}
+			// Counted out before the commit: a failed commit marks the
+			// digests broken anyway.
+			s.digests.replace(iter.Key(), val, nil)
 			if err := b.Delete(iter.Key(), nil); err != nil {
 				return err
 			}
@@ -577,10 +595,14 @@ func (s *Store) flushData() error {
 	s.cache.clear()
 	if err != nil {
 		s.counts.broken.Store(true)
+		s.digests.broken.Store(true)
 		return fmt.Errorf("engine: flush all: %w", err)
 	}
 	for db := range s.counts.dbs {
 		s.counts.reset(db)
+	}
+	for i := range s.digests.slots {
+		s.digests.slots[i].Store(0)
 	}
 	s.cache.setComplete() // pebble holds no record now
 	s.compactAfterFlush()
