@@ -109,14 +109,15 @@
 // the digest of the ring log it finished (Membership.SetSynced); a member
 // is Ready in a Snapshot when that digest is the Snapshot's own Log. A
 // slot's master is the first healthy node of its preference list that is
-// Ready, or the first healthy one when none is (coordinator.Topology.Master;
-// CLUSTER SLOTS applies the same rule). A Ready node holds every slot of
-// its lists in that table, so whatever it lists is whole; when a join
-// shifts a slot to a newcomer, the old holders keep listing it until the
-// newcomer is Ready. Every node applies the rule to the same gossiped
-// state, so they agree once gossip has spread; in the moment between a
-// ring change and the members' announcements no one is Ready and the plain
-// first-healthy rule applies, as it did before range transfer existed.
+// Ready, or the first healthy one when none is (coordinator.Topology.Serving,
+// which decides both Master and what CLUSTER SLOTS publishes). A Ready node
+// holds every slot of its lists in that table, so whatever it lists is
+// whole; when a join shifts a slot to a newcomer, the old holders keep
+// listing it until the newcomer is Ready. Every node applies the rule to
+// the same gossiped state, so they agree once gossip has spread; in the
+// moment between a ring change and the members' announcements no one is
+// Ready and the plain first-healthy rule applies, as it did before range
+// transfer existed.
 //
 // What range transfer does not do: it pulls from one source per run, so a
 // record that source lacks (a write it missed and whose hint is still on

@@ -13,16 +13,18 @@ import (
 
 // Topology is an immutable snapshot of the ring as this node sees it: the
 // slot table, and which members are reachable right now. The membership
-// layer publishes a new one on every change.
+// layer publishes a new one on every change. The same snapshot routes
+// requests, decides what KEYS lists (Master) and is what CLUSTER SLOTS
+// publishes (Serving), so clients and this node agree on every master.
 type Topology struct {
 	Table *ring.Table
 	// Down lists the members believed unreachable (gossip or failed calls).
 	Down map[string]bool
 	// Syncing lists the members that may lack records of slots they newly
 	// hold (their range transfers for this table are not known to be
-	// done); N is the preference-list length. Master passes over a syncing
-	// node while the slot's preference list has a healthy one that is not.
-	// N == 0 disables that.
+	// done); N is the preference-list length. Serving, and so Master, passes
+	// over a syncing node while the slot's preference list has a healthy one
+	// that is not. N == 0 disables that.
 	Syncing map[string]bool
 	N       int
 }
@@ -203,40 +205,74 @@ func (c *Coordinator) Route(key []byte, rmw bool) (string, bool) {
 	return p.targets[0], false
 }
 
-// Master returns the node that lists slot's keys and that cluster clients
-// see as its master: the first healthy node of its preference list that is
-// not syncing, else the first healthy one, or, when all of them are down,
-// the first healthy stand-in. "" when nothing is up.
+// Serving appends to dst the nodes that serve slot as cluster clients are
+// told (CLUSTER SLOTS, SHARDS, NODES), master first, and returns the
+// extended slice. They are the healthy nodes of the slot's preference list
+// (this node counts as healthy) in preference order, except that the first
+// of them that is not syncing is moved to the front; when none of the list
+// is healthy, the first healthy stand-in beyond it alone; when nothing is
+// up, or the table is empty, nothing. N == 0 leaves only stand-ins, so the
+// first healthy node of the walk, syncing or not.
+//
+// This is the one place the master rule lives. Master is Serving's first
+// node, and that decides what KEYS, SCAN and DBSIZE list on this node; the
+// RESP layer publishes Serving of the Topology the coordinator routes by. A
+// second copy of the rule, or a second snapshot to apply it to, could name
+// one master to clients and list the slot's keys on another, and a client
+// that scans every master (go-redis ForEachMaster, redis-cli --cluster
+// call) would then count keys twice or miss them.
 //
 // Passing over a syncing node keeps KEYS, SCAN and DBSIZE summed over the
 // masters whole while a node that joined pulls its slots: the old holders,
 // which have the records, keep listing them until the newcomer announces it
 // has them too. Every node applies the same rule to the same gossiped
-// state, and the RESP layer's CLUSTER SLOTS applies it too.
+// state. Serving does not allocate when dst has room for what it appends
+// (at most N nodes, or one stand-in).
+func (t *Topology) Serving(dst []string, slot uint16, self string) []string {
+	if t == nil || t.Table == nil {
+		return dst
+	}
+	var buf [16]string
+	walk := t.Table.Walk(buf[:0], slot)
+	n := min(t.N, len(walk))
+	start := len(dst)
+	for _, node := range walk[:n] {
+		if node == self || t.Up(node) {
+			dst = append(dst, node)
+		}
+	}
+	if len(dst) == start {
+		for _, node := range walk[n:] {
+			if node == self || t.Up(node) {
+				return append(dst, node)
+			}
+		}
+		return dst
+	}
+	// The first ready node is master; the order of the rest stays. When all
+	// of them are syncing the first healthy one stays master: someone must be.
+	got := dst[start:]
+	for i, node := range got {
+		if !t.Syncing[node] {
+			copy(got[1:i+1], got[:i])
+			got[0] = node
+			break
+		}
+	}
+	return dst
+}
+
+// Master returns the node that lists slot's keys and that cluster clients
+// see as its master: the first node of Serving, "" when nothing is up. A
+// nil Topology or an empty table is a one-node ring, where this node serves
+// everything (as planFor routes it).
 func (t *Topology) Master(slot uint16, self string) string {
 	if t == nil || t.Table == nil || t.Table.Len() == 0 {
 		return self
 	}
 	var buf [16]string
-	walk := t.Table.Walk(buf[:0], slot)
-	first := ""
-	for _, node := range walk[:min(t.N, len(walk))] {
-		if node == self || t.Up(node) {
-			if !t.Syncing[node] {
-				return node
-			}
-			if first == "" {
-				first = node
-			}
-		}
-	}
-	if first != "" {
-		return first
-	}
-	for _, node := range walk {
-		if node == self || t.Up(node) {
-			return node
-		}
+	if s := t.Serving(buf[:0], slot, self); len(s) > 0 {
+		return s[0]
 	}
 	return ""
 }

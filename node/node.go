@@ -153,7 +153,7 @@ func StartWith(cfg Config, opts Options) (n *Node, err error) {
 	if rcfg.Params, err = n.configParams(); err != nil {
 		return nil, err
 	}
-	rcfg.Ring = ringAdmin{n.members, cfg.N}
+	rcfg.Ring = ringAdmin{n.members, n.topo}
 	rcfg.Info = n.info
 	rcfg.Redirects = cfg.Redirects
 	if n.srv, err = resp.NewServer(rcfg, n.coord); err != nil {

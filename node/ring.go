@@ -41,7 +41,9 @@ func (c Config) announceHost() string {
 }
 
 // topologyView adapts membership snapshots to the coordinator's Topology,
-// converting each snapshot once.
+// converting each snapshot once. The RESP layer's RingView (ringAdmin) gets
+// its Topology here too, so CLUSTER SLOTS and KEYS apply the master rule to
+// the very same snapshot.
 type topologyView struct {
 	m    *cluster.Membership
 	n    int // replication factor
@@ -53,9 +55,15 @@ type convertedTopology struct {
 	topo *coordinator.Topology
 }
 
-func (v *topologyView) Topology() *coordinator.Topology {
-	s := v.m.Snapshot()
-	if c := v.last.Load(); c != nil && c.snap == s {
+func (v *topologyView) Topology() *coordinator.Topology { return v.of(v.m.Snapshot()) }
+
+// of returns the Topology of s: the cached one when s is the snapshot last
+// converted. A conversion of an older snapshot than the cached one (a View
+// that raced a change) is not cached, so it cannot evict the current one and
+// cost the coordinator its plans (keyed by Topology).
+func (v *topologyView) of(s *cluster.Snapshot) *coordinator.Topology {
+	c := v.last.Load()
+	if c != nil && c.snap == s {
 		return c.topo
 	}
 	t := &coordinator.Topology{Table: s.Table, Down: map[string]bool{}, Syncing: map[string]bool{}, N: v.n}
@@ -67,7 +75,9 @@ func (v *topologyView) Topology() *coordinator.Topology {
 			t.Syncing[id] = true
 		}
 	}
-	v.last.Store(&convertedTopology{snap: s, topo: t})
+	if c == nil || c.snap.Epoch <= s.Epoch {
+		v.last.Store(&convertedTopology{snap: s, topo: t})
+	}
 	return t
 }
 
@@ -195,15 +205,19 @@ func (h engineHints) HintCounts() (map[string]int, error) { return h.st.HintCoun
 
 // ringAdmin gives the RESP layer's RING and CLUSTER commands the membership.
 type ringAdmin struct {
-	m *cluster.Membership
-	n int
+	m    *cluster.Membership
+	topo *topologyView
 }
 
-func (a ringAdmin) View() *resp.RingView {
-	s := a.m.Snapshot()
-	v := &resp.RingView{Self: s.Self, Table: s.Table, Members: make(map[string]resp.RingMember, len(s.Members)), N: a.n}
+func (a ringAdmin) View() *resp.RingView { return ringView(a.m.Snapshot(), a.topo) }
+
+// ringView is the RESP layer's view of s. Its Topology is the coordinator's
+// for s, not a second conversion of it: CLUSTER SLOTS must name the masters
+// whose KEYS, SCAN and DBSIZE list each slot.
+func ringView(s *cluster.Snapshot, topo *topologyView) *resp.RingView {
+	v := &resp.RingView{Self: s.Self, Topology: topo.of(s), Members: make(map[string]resp.RingMember, len(s.Members))}
 	for id, m := range s.Members {
-		v.Members[id] = resp.RingMember{ID: id, RESPAddr: m.RESPAddr, PeerAddr: m.PeerAddr, GossipAddr: m.GossipAddr, State: m.State.String(), Since: m.Since, Syncing: !s.Ready(id)}
+		v.Members[id] = resp.RingMember{ID: id, RESPAddr: m.RESPAddr, PeerAddr: m.PeerAddr, GossipAddr: m.GossipAddr, State: m.State.String(), Since: m.Since}
 	}
 	return v
 }

@@ -76,9 +76,9 @@ func (srv *Server) cmdRingStatus(ctx context.Context, _ *Session, w *Writer, _ [
 	primary := map[string]int{}
 	replica := map[string]int{}
 	var pl []string
-	for _, r := range v.Table.Ranges(nil) {
+	for _, r := range v.Topology.Table.Ranges(nil) {
 		size := int(r.End-r.Start) + 1
-		pl = v.Table.PreferenceList(pl[:0], r.Start, v.N)
+		pl = v.Topology.Table.PreferenceList(pl[:0], r.Start, v.Topology.N)
 		for i, id := range pl {
 			if i == 0 {
 				primary[id] += size
@@ -91,9 +91,9 @@ func (srv *Server) cmdRingStatus(ctx context.Context, _ *Session, w *Writer, _ [
 	r, wq := srv.coord.Quorum(ctx)
 	st := srv.coord.Stats()
 	var b strings.Builder
-	fmt.Fprintf(&b, "self:%s\r\nring_epoch:%d\r\nmembers:%d\r\nn:%d\r\nr:%d\r\nw:%d\r\n", v.Self, v.Table.Epoch(), v.Table.Len(), v.N, r, wq)
+	fmt.Fprintf(&b, "self:%s\r\nring_epoch:%d\r\nmembers:%d\r\nn:%d\r\nr:%d\r\nw:%d\r\n", v.Self, v.Topology.Table.Epoch(), v.Topology.Table.Len(), v.Topology.N, r, wq)
 	up, down := 0, 0
-	members := v.Table.Members()
+	members := v.Topology.Table.Members()
 	for _, id := range members {
 		if v.up(id) {
 			up++
@@ -110,7 +110,7 @@ func (srv *Server) cmdRingStatus(ctx context.Context, _ *Session, w *Writer, _ [
 	// Members of the ring first, then nodes gossip knows outside it.
 	others := []string{}
 	for id := range v.Members {
-		if !v.Table.Has(id) {
+		if !v.Topology.Table.Has(id) {
 			others = append(others, id)
 		}
 	}
@@ -124,7 +124,7 @@ func (srv *Server) cmdRingStatus(ctx context.Context, _ *Session, w *Writer, _ [
 		if id == v.Self {
 			state = "up"
 		}
-		if !v.Table.Has(id) {
+		if !v.Topology.Table.Has(id) {
 			state += ",not-in-ring"
 		}
 		self := ""
@@ -193,12 +193,12 @@ func (srv *Server) redirect(w *Writer, key []byte) bool {
 		return false
 	}
 	v := srv.cfg.Ring.View()
-	if v.Table == nil || v.Table.Len() < 2 {
+	if v.Topology.Table == nil || v.Topology.Table.Len() < 2 {
 		return false
 	}
 	slot := ring.Slot(key)
 	var buf [16]string
-	for _, id := range v.Table.PreferenceList(buf[:0], slot, v.N) {
+	for _, id := range v.Topology.Table.PreferenceList(buf[:0], slot, v.Topology.N) {
 		if id == v.Self {
 			return false
 		}

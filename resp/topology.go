@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ringstore/ringstore/coordinator"
 	"github.com/ringstore/ringstore/ring"
 )
 
@@ -23,13 +24,19 @@ type RingAdmin interface {
 // RingView is one snapshot of the ring as this node sees it. Every topology
 // reply is built from a single RingView, so SLOTS, SHARDS and NODES agree.
 type RingView struct {
-	Self    string
-	Table   *ring.Table
-	Members map[string]RingMember
-	N       int // replication factor
+	Self string
+	// Topology is the coordinator's snapshot of the same membership state
+	// as Members: the slot table, N, who is down and who is syncing. Every
+	// range's nodes and master come from its Serving, the rule the
+	// coordinator's Master applies to decide what KEYS, SCAN and DBSIZE
+	// list, so a client that scans the masters CLUSTER SLOTS names sees each
+	// key once. Never nil.
+	Topology *coordinator.Topology
+	Members  map[string]RingMember
 }
 
-// RingMember is one node of the view.
+// RingMember is one node of the view: its addresses and gossip state, for
+// display. Health and syncing, which decide ranges, are the Topology's.
 type RingMember struct {
 	ID         string
 	RESPAddr   string // host:port clients reach it at
@@ -37,55 +44,33 @@ type RingMember struct {
 	GossipAddr string
 	State      string // "up", "suspect", "down" or "left"
 	Since      time.Time
-	// Syncing: the node may still lack records of slots it newly holds
-	// (its range transfers are not known to be done), so it is master of a
-	// range only when no other healthy node of the range is ready; the rule
-	// is coordinator.Topology.Master's, which decides what KEYS lists.
-	Syncing bool
 }
 
-func (v *RingView) up(id string) bool { return id == v.Self || v.Members[id].State == "up" }
+// up reports whether the view counts id as healthy, as the coordinator does.
+func (v *RingView) up(id string) bool { return id == v.Self || v.Topology.Up(id) }
 
 // slotRange is one entry of CLUSTER SLOTS: a run of slots with the same
-// serving nodes, master (the first healthy preference-list node) first.
+// serving nodes, master first.
 type slotRange struct {
 	start, end uint16
 	nodes      []string
 }
 
 // ranges derives the client-facing topology: for each range of the slot
-// table, the healthy nodes of its preference list, the first that is not
-// Syncing first, or the first healthy stand-in when all of them are down;
-// adjacent ranges served by the same nodes merge.
+// table, the nodes coordinator.Topology.Serving names, master first; adjacent
+// ranges served by the same nodes merge, and slots with no healthy node are
+// left out (they fail). A table range has one preference list (ring: it
+// depends only on the primary), so its first slot speaks for all of them.
 func (v *RingView) ranges() []slotRange {
-	var out []slotRange
-	if v.Table == nil {
+	t := v.Topology
+	if t == nil || t.Table == nil {
 		return nil
 	}
-	var buf []string
-	for _, r := range v.Table.Ranges(nil) {
-		buf = v.Table.Walk(buf[:0], r.Start)
-		var nodes []string
-		for _, id := range buf[:min(v.N, len(buf))] {
-			if v.up(id) {
-				nodes = append(nodes, id)
-			}
-		}
-		if len(nodes) == 0 {
-			for _, id := range buf[min(v.N, len(buf)):] {
-				if v.up(id) {
-					nodes = append(nodes, id)
-					break
-				}
-			}
-		}
+	var out []slotRange
+	for _, r := range t.Table.Ranges(nil) {
+		nodes := t.Serving(nil, r.Start, v.Self)
 		if len(nodes) == 0 {
 			continue // no healthy node at all: these slots fail
-		}
-		if i := slices.IndexFunc(nodes, func(id string) bool { return !v.Members[id].Syncing }); i > 0 {
-			// The first ready node is master; the order of the rest stays.
-			m := nodes[i]
-			nodes = slices.Insert(slices.Delete(nodes, i, i+1), 0, m)
 		}
 		if n := len(out); n > 0 && out[n-1].end+1 == r.Start && slices.Equal(out[n-1].nodes, nodes) {
 			out[n-1].end = r.End
@@ -215,9 +200,9 @@ func clusterNodesText(v *RingView) string {
 		}
 		served[r.nodes[0]] = append(served[r.nodes[0]], s)
 	}
-	epoch := strconv.FormatUint(v.Table.Epoch(), 10)
+	epoch := strconv.FormatUint(v.Topology.Table.Epoch(), 10)
 	var b strings.Builder
-	for _, id := range v.Table.Members() {
+	for _, id := range v.Topology.Table.Members() {
 		m := v.Members[id]
 		host, port := splitAddr(m.RESPAddr)
 		_, cport := splitAddr(m.PeerAddr)
@@ -265,7 +250,7 @@ func (srv *Server) cmdClusterInfo(_ context.Context, _ *Session, w *Writer, _ []
 	if assigned < ring.NumSlots {
 		state = "fail"
 	}
-	epoch := strconv.FormatUint(v.Table.Epoch(), 10)
+	epoch := strconv.FormatUint(v.Topology.Table.Epoch(), 10)
 	var b strings.Builder
 	line := func(k, val string) {
 		b.WriteString(k)
@@ -278,7 +263,7 @@ func (srv *Server) cmdClusterInfo(_ context.Context, _ *Session, w *Writer, _ []
 	line("cluster_slots_ok", strconv.Itoa(assigned))
 	line("cluster_slots_pfail", "0")
 	line("cluster_slots_fail", strconv.Itoa(ring.NumSlots-assigned))
-	line("cluster_known_nodes", strconv.Itoa(v.Table.Len()))
+	line("cluster_known_nodes", strconv.Itoa(v.Topology.Table.Len()))
 	line("cluster_size", strconv.Itoa(len(masters)))
 	line("cluster_current_epoch", epoch)
 	line("cluster_my_epoch", epoch)
