@@ -62,6 +62,12 @@ const (
 	OpReservedFirst Op = 0x10
 	OpReservedLast  Op = 0x3f
 
+	// OpSlotDigests and OpSlotKeys are anti-entropy's (package
+	// antientropy, which serves and calls them): a node's slot digests,
+	// and the record digests of one slot.
+	OpSlotDigests Op = OpReservedFirst + 1
+	OpSlotKeys    Op = OpReservedFirst + 2
+
 	opLimit = 0x80 // first value that is not an op
 )
 
@@ -78,6 +84,10 @@ func (op Op) String() string {
 		return "ping"
 	case OpSlotPage:
 		return "slot-page"
+	case OpSlotDigests:
+		return "slot-digests"
+	case OpSlotKeys:
+		return "slot-keys"
 	}
 	return fmt.Sprintf("op%#02x", uint8(op))
 }

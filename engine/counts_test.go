@@ -41,8 +41,8 @@ func slotDigest(t *testing.T, s *Store, slot uint16) (kept, recomputed uint64) {
 	if !ok {
 		t.Fatalf("SlotDigests(%d) not trusted", slot)
 	}
-	if err := s.ScanSlotDigests(slot, 0, nil, func(r RecordDigest) bool {
-		recomputed ^= r.Hash
+	if err := s.ScanSlotDigests(slot, 0, nil, func(_ int, _ []byte, h uint64) bool {
+		recomputed ^= h
 		return true
 	}); err != nil {
 		t.Fatal(err)

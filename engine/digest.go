@@ -82,18 +82,11 @@ func (s *Store) SlotDigests(from, to uint16) ([]uint64, bool) {
 	return out, !s.digests.broken.Load()
 }
 
-// RecordDigest is one record's contribution to its slot's digest.
-type RecordDigest struct {
-	DB   int
-	Key  []byte
-	Hash uint64
-}
-
-// ScanSlotDigests calls fn with the record digest of every record of slot,
-// of every database, in (db, key) order, starting after (db, after) when
-// after is not nil, until fn returns false. It reads a snapshot taken when
-// it starts. The RecordDigest is fn's to keep.
-func (s *Store) ScanSlotDigests(slot uint16, afterDB int, after []byte, fn func(RecordDigest) bool) error {
+// ScanSlotDigests calls fn with the database, key and digest contribution
+// of every record of slot, of every database, in (db, key) order, starting
+// after (afterDB, after) when after is not nil, until fn returns false. It
+// reads a snapshot taken when it starts. The key is fn's to keep.
+func (s *Store) ScanSlotDigests(slot uint16, afterDB int, after []byte, fn func(db int, key []byte, hash uint64) bool) error {
 	if slot >= ring.NumSlots {
 		return fmt.Errorf("engine: slot %d out of range [0, %d)", slot, ring.NumSlots)
 	}
@@ -124,7 +117,7 @@ func (s *Store) ScanSlotDigests(slot uint16, afterDB int, after []byte, fn func(
 			err = verr
 			break
 		}
-		if !fn(RecordDigest{DB: db, Key: bytes.Clone(key), Hash: recordHash(k, val)}) {
+		if !fn(db, bytes.Clone(key), recordHash(k, val)) {
 			break
 		}
 	}

@@ -1,0 +1,301 @@
+package antientropy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/ringstore/ringstore/cluster"
+	"github.com/ringstore/ringstore/engine"
+	"github.com/ringstore/ringstore/ring"
+	"github.com/ringstore/ringstore/version"
+)
+
+func openStore(t *testing.T) *engine.Store {
+	t.Helper()
+	cfg := engine.DefaultLocalConfig()
+	cfg.ExpireInterval = time.Hour
+	s, err := engine.Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// storePeer is a peer served straight from a store, as its PeerServer
+// would serve it, with an optional fault for every call.
+type storePeer struct {
+	store    *engine.Store
+	handlers map[cluster.Op]cluster.OpHandler
+	fail     func(op string) error
+	calls    map[string]int
+}
+
+func newStorePeer(s *engine.Store) *storePeer {
+	return &storePeer{store: s, handlers: Handlers(s), calls: map[string]int{}}
+}
+
+func (p *storePeer) fault(op string) error {
+	p.calls[op]++
+	if p.fail != nil {
+		return p.fail(op)
+	}
+	return nil
+}
+
+func (p *storePeer) Call(ctx context.Context, _ string, op cluster.Op, payload []byte) ([]byte, error) {
+	if err := p.fault(op.String()); err != nil {
+		return nil, err
+	}
+	return p.handlers[op](ctx, "a", payload)
+}
+
+func (p *storePeer) Read(_ context.Context, _ string, db int, key []byte) (version.Siblings, error) {
+	if err := p.fault("read"); err != nil {
+		return nil, err
+	}
+	return p.store.Get(db, key)
+}
+
+func (p *storePeer) Write(_ context.Context, _ string, db int, key []byte, sib version.Siblings, _ string) error {
+	if err := p.fault("write"); err != nil {
+		return err
+	}
+	_, err := p.store.Merge(db, key, sib)
+	return err
+}
+
+func newTestAntiEntropy(t *testing.T, store Store, peers Peers) *AntiEntropy {
+	t.Helper()
+	cfg := Config{NodeID: "a", RepairsPerSecond: 1 << 20}
+	cfg.fillDefaults()
+	a := &AntiEntropy{cfg: cfg, log: cfg.Logger, store: store, peers: peers}
+	return a
+}
+
+func value(node string, n uint64, val string) version.Version {
+	at := version.MakeHLC(1_735_689_600_000+int64(n), 0)
+	return version.Version{
+		Clock:     version.Clock{{Node: node, Counter: n, Stamp: at}},
+		Timestamp: at,
+		Writer:    node,
+		Kind:      version.KindString,
+		Value:     []byte(val),
+	}
+}
+
+func merge(t *testing.T, s *engine.Store, db int, key string, v version.Version) {
+	t.Helper()
+	if _, err := s.Merge(db, []byte(key), version.Siblings{v}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// allSlots lists every slot: both test stores hold all of them.
+func allSlots() []uint16 {
+	out := make([]uint16, ring.NumSlots)
+	for i := range out {
+		out[i] = uint16(i)
+	}
+	return out
+}
+
+// requireSame fails unless a and b hold the same siblings for every key.
+func requireSame(t *testing.T, a, b *engine.Store, keys []string) {
+	t.Helper()
+	for db := range 2 {
+		for _, k := range keys {
+			x, err1 := a.Get(db, []byte(k))
+			y, err2 := b.Get(db, []byte(k))
+			if err := errors.Join(err1, err2); err != nil {
+				t.Fatal(err)
+			}
+			if !x.Equal(y) {
+				t.Fatalf("db %d key %q: %d and %d siblings differ after repair", db, k, len(x), len(y))
+			}
+		}
+	}
+	da, _ := a.SlotDigests(0, ring.NumSlots-1)
+	db, _ := b.SlotDigests(0, ring.NumSlots-1)
+	if !slices.Equal(da, db) {
+		t.Fatal("slot digests still differ after repair")
+	}
+}
+
+// TestRepairConverges gives two replicas histories that diverge in every
+// way (keys only one side has, older and newer versions, concurrent
+// siblings, deletes, in two databases and with keys sharing slots), runs
+// one comparison, and checks that both then hold the same records, that
+// only differing slots were descended into, and that a second comparison
+// finds nothing.
+func TestRepairConverges(t *testing.T) {
+	ctx := context.Background()
+	a, b := openStore(t), openStore(t)
+	r := rand.New(rand.NewPCG(4, 4))
+	var keys []string
+	for i := range 400 {
+		key := fmt.Sprintf("{t%d}k%d", i%40, i)
+		keys = append(keys, key)
+		db := i % 2
+		common := value("n1", uint64(i+1), "common")
+		switch r.IntN(6) {
+		case 0: // same on both
+			merge(t, a, db, key, common)
+			merge(t, b, db, key, common)
+		case 1: // only a
+			merge(t, a, db, key, common)
+		case 2: // only b
+			merge(t, b, db, key, common)
+		case 3: // b has a newer version
+			merge(t, a, db, key, common)
+			merge(t, b, db, key, common)
+			newer := common
+			newer.Clock = common.Clock.Increment("n2", common.Timestamp+1)
+			newer.Timestamp++
+			newer.Value = []byte("newer")
+			merge(t, b, db, key, newer)
+		case 4: // concurrent writes: siblings after repair
+			merge(t, a, db, key, value("n2", uint64(i+1), "left"))
+			merge(t, b, db, key, value("n3", uint64(i+1), "right"))
+		case 5: // a deleted it
+			merge(t, b, db, key, common)
+			del := common
+			del.Clock = common.Clock.Increment("n1", common.Timestamp+1)
+			del.Timestamp++
+			del.Tombstone, del.Value = true, nil
+			merge(t, a, db, key, del)
+		}
+	}
+	before, _ := a.SlotDigests(0, ring.NumSlots-1)
+	other, _ := b.SlotDigests(0, ring.NumSlots-1)
+	differ := 0
+	for i := range before {
+		if before[i] != other[i] {
+			differ++
+		}
+	}
+	if differ == 0 {
+		t.Fatal("the histories did not diverge")
+	}
+	peer := newStorePeer(b)
+	ae := newTestAntiEntropy(t, a, peer)
+	gotDiffer, repaired, err := ae.compareWith(ctx, "b", allSlots())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if gotDiffer != differ || repaired == 0 {
+		t.Fatalf("compareWith: %d slots differed (digests say %d), %d keys repaired", gotDiffer, differ, repaired)
+	}
+	if peer.calls["slot-keys"] != differ {
+		t.Fatalf("descended into %d slots, %d differ", peer.calls["slot-keys"], differ)
+	}
+	requireSame(t, a, b, keys)
+	if d, n, err := ae.compareWith(ctx, "b", allSlots()); d != 0 || n != 0 || err != nil {
+		t.Fatalf("second comparison: %d slots, %d keys, %v", d, n, err)
+	}
+	st := ae.Stats()
+	if st.KeysPulled.Load() == 0 || st.KeysPushed.Load() == 0 {
+		t.Fatalf("pulled %d, pushed %d: a repair went one way only", st.KeysPulled.Load(), st.KeysPushed.Load())
+	}
+}
+
+// TestRepairPagesAndFailures repairs a slot with more records than a page
+// holds, after a comparison that a failing peer cut short, and checks that
+// the failure is reported and the next comparison finishes the job.
+func TestRepairPagesAndFailures(t *testing.T) {
+	ctx := context.Background()
+	a, b := openStore(t), openStore(t)
+	var keys []string
+	for i := range 9000 {
+		key := fmt.Sprintf("{one}%d", i)
+		keys = append(keys, key)
+		if i%3 == 0 {
+			merge(t, a, 0, key, value("n1", uint64(i+1), "a"))
+		}
+		merge(t, b, 0, key, value("n2", uint64(i+1), "b"))
+	}
+	peer := newStorePeer(b)
+	writes := 0
+	peer.fail = func(op string) error {
+		if op == "write" {
+			if writes++; writes == 100 {
+				return errors.New("injected")
+			}
+		}
+		return nil
+	}
+	ae := newTestAntiEntropy(t, a, peer)
+	slot := []uint16{ring.Slot([]byte("{one}"))}
+	if _, _, err := ae.compareWith(ctx, "b", slot); err == nil {
+		t.Fatal("a failed write went unreported")
+	}
+	if peer.calls["slot-keys"] < 3 {
+		t.Fatalf("9000 records came in %d pages of at most 4096", peer.calls["slot-keys"])
+	}
+	if _, _, err := ae.compareWith(ctx, "b", slot); err != nil {
+		t.Fatal(err)
+	}
+	requireSame(t, a, b, keys)
+}
+
+func TestDifferingWalk(t *testing.T) {
+	e := func(db int, k string, h uint64) entry { return entry{db, []byte(k), h} }
+	local := []entry{e(0, "a", 1), e(0, "b", 2), e(0, "d", 4), e(1, "a", 5)}
+	remote := []entry{e(0, "b", 2), e(0, "c", 3), e(0, "d", 9), e(2, "", 7)}
+	var got []string
+	for _, c := range differing(local, remote) {
+		got = append(got, fmt.Sprintf("%d/%s", c.DB, c.Key))
+	}
+	want := []string{"0/a", "0/c", "0/d", "1/a", "2/"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("differing = %v, want %v", got, want)
+	}
+}
+
+// TestWireRejectsMalformed feeds the handlers and the reply decoders
+// truncated and hostile payloads: each must fail cleanly.
+func TestWireRejectsMalformed(t *testing.T) {
+	s := openStore(t)
+	merge(t, s, 0, "k", value("n1", 1, "v"))
+	h := Handlers(s)
+	ctx := context.Background()
+	for _, p := range [][]byte{nil, {0x80}, {5, 4}, {0x80, 0x80, 0x04, 0}, appendDigestsReq(nil, 0, 16383)[:2]} {
+		if _, err := h[cluster.OpSlotDigests](ctx, "x", p); err == nil {
+			t.Errorf("digests request %x accepted", p)
+		}
+	}
+	good := keysReq{Slot: ring.Slot([]byte("k")), MaxEntries: 10}.appendBinary(nil)
+	for _, p := range [][]byte{nil, good[:len(good)-1], append(slices.Clone(good), 0), keysReq{Slot: 1, MaxEntries: 0}.appendBinary(nil), keysReq{Slot: 1, MaxEntries: maxPageEntries + 1}.appendBinary(nil)} {
+		if _, err := h[cluster.OpSlotKeys](ctx, "x", p); err == nil {
+			t.Errorf("keys request %x accepted", p)
+		}
+	}
+	reply, err := h[cluster.OpSlotKeys](ctx, "x", good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, _ := decodeKeysReq(good)
+	if es, more, err := decodeKeysReply(reply, q); err != nil || more || len(es) != 1 || string(es[0].Key) != "k" {
+		t.Fatalf("good page: %v %v %v", es, more, err)
+	}
+	for i := range len(reply) - 1 {
+		if _, _, err := decodeKeysReply(reply[:i], q); err == nil {
+			t.Errorf("reply cut at %d accepted", i)
+		}
+	}
+	wrongSlot := keysReq{Slot: q.Slot + 1, MaxEntries: 10}
+	if _, _, err := decodeKeysReply(reply, wrongSlot); err == nil {
+		t.Error("a page with another slot's key accepted")
+	}
+	if _, _, err := decodeKeysReply([]byte{0, 0xff, 0xff, 0xff, 0xff, 0x0f}, q); err == nil {
+		t.Error("a huge count accepted")
+	}
+	if _, err := decodeDigests([]byte{1, 0, 0}, 0, 0); err == nil {
+		t.Error("short digests accepted")
+	}
+}
