@@ -27,12 +27,22 @@ type testCluster struct {
 
 func startTestCluster(t *testing.T, n int) *testCluster {
 	t.Helper()
+	return startTestClusterWith(t, n, nil)
+}
+
+// startTestClusterWith starts n nodes whose configurations mod (if not nil)
+// changes first.
+func startTestClusterWith(t *testing.T, n int, mod func(*Config)) *testCluster {
+	t.Helper()
 	tc := &testCluster{t: t, faults: coordtest.NewFaults(uint64(time.Now().UnixNano()))}
 	for i := range n {
 		cfg := DefaultConfig()
 		cfg.Port = 0
 		cfg.DataDir = t.TempDir()
 		cfg.GossipProfile = "local"
+		if mod != nil {
+			mod(&cfg)
+		}
 		if i > 0 {
 			cfg.Join = []string{tc.nodes[0].members.GossipAddr()}
 		}

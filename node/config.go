@@ -38,31 +38,36 @@ type Config struct {
 	// speculative-read-ms: a read asks the replicas it skipped after this
 	// long without r answers; default 50.
 	SpeculativeRead time.Duration
-	AnnounceIP      string // cluster-announce-ip: address clients and peers reach this node at; default bind
-	AnnouncePort    int    // cluster-announce-port: RESP port clients reach this node at; default port
-	GossipProfile   string // gossip-profile: lan (default; ~5 s failure detection) or local (fast probes for one machine)
-	PprofAddr       string // pprof-addr: serve net/http/pprof here (e.g. 127.0.0.1:6060) for profiling; default off
-	Redirects       bool   // cluster-redirects: answer MOVED for keys outside this node's preference lists instead of forwarding; default no
+	// anti-entropy-interval-ms: time between two anti-entropy rounds, in
+	// which this node compares slot digests with its replicas and repairs
+	// what differs; 0 turns it off; default 30000.
+	AntiEntropyInterval time.Duration
+	AnnounceIP          string // cluster-announce-ip: address clients and peers reach this node at; default bind
+	AnnouncePort        int    // cluster-announce-port: RESP port clients reach this node at; default port
+	GossipProfile       string // gossip-profile: lan (default; ~5 s failure detection) or local (fast probes for one machine)
+	PprofAddr           string // pprof-addr: serve net/http/pprof here (e.g. 127.0.0.1:6060) for profiling; default off
+	Redirects           bool   // cluster-redirects: answer MOVED for keys outside this node's preference lists instead of forwarding; default no
 }
 
 // DefaultConfig returns the embedded defaults: a node a user can start with
 // no flags at all.
 func DefaultConfig() Config {
 	return Config{
-		Bind:             "127.0.0.1",
-		Port:             6379,
-		DataDir:          "./ringstore-data",
-		Fsync:            engine.FsyncEverySec,
-		Databases:        16,
-		MaxClients:       10000,
-		ProtoMaxBulkLen:  512 << 20,
-		LogLevel:         "notice",
-		N:                3,
-		R:                2,
-		W:                2,
-		ReadRepairChance: 0.1,
-		SpeculativeRead:  50 * time.Millisecond,
-		GossipProfile:    "lan",
+		Bind:                "127.0.0.1",
+		Port:                6379,
+		DataDir:             "./ringstore-data",
+		Fsync:               engine.FsyncEverySec,
+		Databases:           16,
+		MaxClients:          10000,
+		ProtoMaxBulkLen:     512 << 20,
+		LogLevel:            "notice",
+		N:                   3,
+		R:                   2,
+		W:                   2,
+		ReadRepairChance:    0.1,
+		SpeculativeRead:     50 * time.Millisecond,
+		AntiEntropyInterval: 30 * time.Second,
+		GossipProfile:       "lan",
 	}
 }
 
@@ -106,6 +111,9 @@ func (c Config) Validate() error {
 	}
 	if c.SpeculativeRead < time.Millisecond {
 		errs = append(errs, fmt.Errorf("speculative-read-ms: %d must be at least 1", c.SpeculativeRead/time.Millisecond))
+	}
+	if c.AntiEntropyInterval < 0 {
+		errs = append(errs, fmt.Errorf("anti-entropy-interval-ms: %d must not be negative", c.AntiEntropyInterval/time.Millisecond))
 	}
 	if c.AnnounceIP != "" && net.ParseIP(c.AnnounceIP) == nil {
 		errs = append(errs, fmt.Errorf("cluster-announce-ip: %q is not an IP address", c.AnnounceIP))
@@ -185,6 +193,7 @@ func params() []param {
 			return nil
 		}, func(c *Config) string { return strconv.FormatFloat(c.ReadRepairChance, 'g', -1, 64) }},
 		{"speculative-read-ms", "a read asks the replicas it skipped after this many ms without r answers", intParam(func(c *Config, n int) { c.SpeculativeRead = time.Duration(n) * time.Millisecond }), func(c *Config) string { return strconv.Itoa(int(c.SpeculativeRead / time.Millisecond)) }},
+		{"anti-entropy-interval-ms", "ms between two anti-entropy rounds (slot digests compared with replicas, differences repaired); 0 = off", intParam(func(c *Config, n int) { c.AntiEntropyInterval = time.Duration(n) * time.Millisecond }), func(c *Config) string { return strconv.Itoa(int(c.AntiEntropyInterval / time.Millisecond)) }},
 		{"cluster-announce-ip", "address clients and peers reach this node at (default: bind)", func(c *Config, v string) error { c.AnnounceIP = v; return nil }, func(c *Config) string { return c.AnnounceIP }},
 		{"cluster-announce-port", "RESP port clients reach this node at (default: port)", intParam(func(c *Config, n int) { c.AnnouncePort = n }), func(c *Config) string { return strconv.Itoa(c.AnnouncePort) }},
 		{"gossip-profile", "lan (default) or local: failure detection timing", func(c *Config, v string) error { c.GossipProfile = strings.ToLower(v); return nil }, func(c *Config) string { return c.GossipProfile }},

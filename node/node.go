@@ -21,6 +21,7 @@ import (
 	"strconv"
 	"sync"
 
+	"github.com/ringstore/ringstore/antientropy"
 	"github.com/ringstore/ringstore/cluster"
 	"github.com/ringstore/ringstore/coordinator"
 	"github.com/ringstore/ringstore/engine"
@@ -45,13 +46,14 @@ type Node struct {
 	srv     *resp.Server
 	ln      net.Listener
 
-	peerLn    net.Listener
-	members   *cluster.Membership
-	transport *cluster.Transport
-	peerSrv   *cluster.PeerServer
-	topo      *topologyView
-	transfers *cluster.Transfers
-	pprof     *http.Server
+	peerLn      net.Listener
+	members     *cluster.Membership
+	transport   *cluster.Transport
+	peerSrv     *cluster.PeerServer
+	topo        *topologyView
+	transfers   *cluster.Transfers
+	antiEntropy *antientropy.AntiEntropy // nil when anti-entropy-interval-ms is 0
+	pprof       *http.Server
 
 	serveErr chan error
 	once     sync.Once
@@ -169,8 +171,16 @@ func StartWith(cfg Config, opts Options) (n *Node, err error) {
 	if err := n.peerSrv.Handle(cluster.OpSlotPage, cluster.NewSlotPageHandler(n.store, cfg.Databases)); err != nil {
 		return nil, err
 	}
+	for op, h := range antientropy.Handlers(n.store) {
+		if err := n.peerSrv.Handle(op, h); err != nil {
+			return nil, err
+		}
+	}
 	go n.peerSrv.Serve(n.peerLn)
 	if err := n.startTransfers(); err != nil {
+		return nil, err
+	}
+	if err := n.startAntiEntropy(); err != nil {
 		return nil, err
 	}
 	if cfg.PprofAddr != "" {
@@ -210,6 +220,9 @@ func (n *Node) Close() error {
 		}
 		if n.transfers != nil {
 			n.transfers.Close()
+		}
+		if n.antiEntropy != nil {
+			n.antiEntropy.Close()
 		}
 		if n.peerSrv != nil {
 			errs = append(errs, n.peerSrv.Close())

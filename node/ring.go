@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync/atomic"
 
+	"github.com/ringstore/ringstore/antientropy"
 	"github.com/ringstore/ringstore/cluster"
 	"github.com/ringstore/ringstore/coordinator"
 	"github.com/ringstore/ringstore/engine"
@@ -170,6 +171,11 @@ func (n *Node) info(section string) string {
 	ts := n.transfers.Stats()
 	fmt.Fprintf(&b, "ring_synced:%d\r\nslots_pending_transfer:%d\r\nranges_pending_transfer:%d\r\nslots_transferred:%d\r\n", boolInt(s.Ready(n.id)), ts.SlotsPending.Load(), ts.RangesPending.Load(), ts.SlotsPulled.Load())
 	fmt.Fprintf(&b, "records_transferred:%d\r\nbytes_transferred:%d\r\ntransfer_pages:%d\r\ntransfer_pages_failed:%d\r\n", ts.Records.Load(), ts.Bytes.Load(), ts.Pages.Load(), ts.PagesFailed.Load())
+	if ae := n.antiEntropy; ae != nil {
+		as := ae.Stats()
+		fmt.Fprintf(&b, "antientropy_rounds:%d\r\nantientropy_slots_compared:%d\r\nantientropy_slots_differing:%d\r\n", as.Rounds.Load(), as.SlotsCompared.Load(), as.SlotsDiffering.Load())
+		fmt.Fprintf(&b, "antientropy_keys_differing:%d\r\nantientropy_keys_pulled:%d\r\nantientropy_keys_pushed:%d\r\nantientropy_failures:%d\r\n", as.KeysDiffering.Load(), as.KeysPulled.Load(), as.KeysPushed.Load(), as.Failures.Load())
+	}
 	targets := make([]string, 0, len(hints))
 	for t := range hints {
 		targets = append(targets, t)
@@ -231,6 +237,23 @@ func boolInt(b bool) int {
 		return 1
 	}
 	return 0
+}
+
+// startAntiEntropy starts the anti-entropy rounds (package antientropy)
+// unless anti-entropy-interval-ms is 0.
+func (n *Node) startAntiEntropy() error {
+	if n.cfg.AntiEntropyInterval == 0 {
+		return nil
+	}
+	acfg := antientropy.Config{
+		NodeID:   n.id,
+		N:        n.cfg.N,
+		Interval: n.cfg.AntiEntropyInterval,
+		Logger:   n.log.With("component", "antientropy"),
+	}
+	var err error
+	n.antiEntropy, err = antientropy.Start(acfg, n.store, n.transport, n.members.Snapshot)
+	return err
 }
 
 // startTransfers starts pulling the records of slots this node newly
