@@ -166,13 +166,15 @@ func StartWith(cfg Config, opts Options) (n *Node, err error) {
 	if n.peerSrv, err = cluster.NewPeerServer(pcfg, peerHandler{n.coord, n.srv}); err != nil {
 		return nil, err
 	}
-	if err := n.peerSrv.Handle(cluster.OpSlotPage, cluster.NewSlotPageHandler(n.store, cfg.Databases)); err != nil {
-		return nil, err
-	}
-	go n.peerSrv.Serve(n.peerLn)
+	// Transfers first: the page handler tells it when others pull from
+	// this node, so that it does not purge what they still read.
 	if err := n.startTransfers(); err != nil {
 		return nil, err
 	}
+	if err := n.peerSrv.Handle(cluster.OpSlotPage, n.transfers.PageHandler(n.store, cfg.Databases)); err != nil {
+		return nil, err
+	}
+	go n.peerSrv.Serve(n.peerLn)
 	if cfg.PprofAddr != "" {
 		if err := n.startPprof(cfg.PprofAddr); err != nil {
 			return nil, err

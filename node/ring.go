@@ -160,6 +160,7 @@ func (n *Node) info(section string) string {
 	ts := n.transfers.Stats()
 	fmt.Fprintf(&b, "ring_synced:%d\r\nslots_pending_transfer:%d\r\nranges_pending_transfer:%d\r\nslots_transferred:%d\r\n", boolInt(s.Ready(n.id)), ts.SlotsPending.Load(), ts.RangesPending.Load(), ts.SlotsPulled.Load())
 	fmt.Fprintf(&b, "records_transferred:%d\r\nbytes_transferred:%d\r\ntransfer_pages:%d\r\ntransfer_pages_failed:%d\r\n", ts.Records.Load(), ts.Bytes.Load(), ts.Pages.Load(), ts.PagesFailed.Load())
+	fmt.Fprintf(&b, "slots_purged:%d\r\nrecords_purged:%d\r\n", ts.SlotsPurged.Load(), ts.RecordsPurged.Load())
 	targets := make([]string, 0, len(hints))
 	for t := range hints {
 		targets = append(targets, t)
@@ -222,13 +223,15 @@ func boolInt(b bool) int {
 // startTransfers starts pulling the records of slots this node newly
 // holds, driven by membership snapshots (see cluster.Transfers); a pulled
 // table is announced in gossip, which lets this node become the master of
-// its new slots (coordinator.Topology.Master).
+// its new slots (coordinator.Topology.Master). Once every member is synced
+// it drops the records of the slots it lost (cluster's purge).
 func (n *Node) startTransfers() error {
 	tcfg := cluster.DefaultTransferConfig()
 	tcfg.NodeID = n.id
 	tcfg.N = n.cfg.N
 	tcfg.Databases = n.cfg.Databases
 	tcfg.Logger = n.log.With("component", "transfer")
+	tcfg.Dropper = n.store
 	var err error
 	n.transfers, err = cluster.StartTransfers(tcfg, n.store, n.transport, n.members.Subscribe(), n.members.SetSynced)
 	return err
