@@ -121,13 +121,23 @@
 //
 // What range transfer does not do: it pulls from one source per run, so a
 // record that source lacks (a write it missed and whose hint is still on
-// its way) arrives by hinted handoff or read repair instead. It never
-// deletes: a node that left a slot's preference list keeps its copy, which
-// it no longer lists or serves (requests go to the preference list);
-// dropping it is safe only once tombstones cannot be purged before the copy
-// is, which nothing guarantees yet (and the copy left behind could bring a
-// deleted key back if the node rejoined the slot's list after its
-// tombstone was purged elsewhere). It does not push data out on leave:
-// with N replicas, the remaining N-1 holders of each slot are the sources
-// of the node that takes the leaver's place in the list.
+// its way) arrives by hinted handoff or read repair instead. It does not
+// push data out on leave: with N replicas, the remaining N-1 holders of
+// each slot are the sources of the node that takes the leaver's place in
+// the list.
+//
+// # Purge
+//
+// A node that left a slot's preference list drops its copy (the purge,
+// TransferConfig.Dropper), so that the space comes back and a stale copy
+// cannot bring a deleted key back if the node regains the slot after the
+// key's tombstone was purged elsewhere. It drops only slots it held in a
+// table it planned for and lost since, and only when every ring member is
+// Ready in the current Snapshot (each has pulled what it gained, possibly
+// from this node, and announced the same log, so no one's view is older or
+// newer), every member of the slot's list is Up (else this node may be a
+// sloppy-quorum stand-in whose copy reads need), and both have held, with
+// no page served by this node, for PurgeDelay. A down member that has not
+// announced the current log blocks every purge until it does or is
+// forgotten. See transfer_purge.go.
 package cluster

@@ -39,6 +39,14 @@ type TransferConfig struct {
 	CallTimeout time.Duration
 	// Logger receives transfer progress, bound to this node. Default: none.
 	Logger *slog.Logger
+	// Dropper removes the records of slots this node no longer holds, once
+	// that is safe (see transfer_purge.go). Default: none, and nothing is
+	// ever removed.
+	Dropper SlotDropper
+	// PurgeDelay is how long the conditions for a purge must have held,
+	// and no page have been served by this node, before it drops the slots
+	// it lost. Default 5s.
+	PurgeDelay time.Duration
 }
 
 // DefaultTransferConfig returns a TransferConfig with every default filled
@@ -68,6 +76,9 @@ func (c *TransferConfig) fillDefaults() {
 	if c.CallTimeout == 0 {
 		c.CallTimeout = 10 * time.Second
 	}
+	if c.PurgeDelay == 0 {
+		c.PurgeDelay = 5 * time.Second
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -86,7 +97,7 @@ func (c TransferConfig) Validate() error {
 	if c.PageBytes < 0 || c.PageBytes > MaxPageBytes {
 		bad("PageBytes must be 1..%d, got %d", MaxPageBytes, c.PageBytes)
 	}
-	if c.PageInterval < 0 || c.RetryInterval < 0 || c.CallTimeout < 0 {
+	if c.PageInterval < 0 || c.RetryInterval < 0 || c.CallTimeout < 0 || c.PurgeDelay < 0 {
 		bad("transfer intervals and timeouts must not be negative")
 	}
 	return errors.Join(errs...)
@@ -106,6 +117,9 @@ type TransferStats struct {
 	Bytes         atomic.Int64 // page bytes received
 	Pages         atomic.Int64 // pages received
 	PagesFailed   atomic.Int64 // page requests that failed (retried)
+	SlotsPurged   atomic.Int64 // slots this node stopped holding whose records it dropped
+	RecordsPurged atomic.Int64 // records dropped with them
+	Purges        atomic.Int64 // purges run
 }
 
 // Transfers pulls the records of the slots this node newly holds: it reads
@@ -114,7 +128,9 @@ type TransferStats struct {
 // of them, page by page (OpSlotPage), from a node that held them then or
 // holds them now, merging every record into the Store. When nothing is
 // left to pull for a table it announces so (the synced callback,
-// Membership.SetSynced), which makes the node Ready. Safe for concurrent use.
+// Membership.SetSynced), which makes the node Ready. Once every member is
+// Ready it drops the records of the slots it no longer holds (the purge,
+// see transfer_purge.go). Safe for concurrent use.
 type Transfers struct {
 	cfg    TransferConfig
 	log    *slog.Logger
@@ -135,6 +151,19 @@ type Transfers struct {
 	need     [ring.NumSlots]bool
 	ranges   []*pullRange
 	lastPage time.Time
+
+	// The purge: slots held in an earlier table and not in the current
+	// one, and when to drop them. Owned by the run goroutine.
+	lost       [ring.NumSlots]bool
+	nLost      int
+	safeSince  time.Time // since when purgeSafe has held for safeLog
+	safeLog    LogDigest
+	purgeAt    time.Time // when maybePurge runs next; zero: not before a new Snapshot
+	purgeRetry time.Time // no purge before this, after a failed one
+
+	// Pages this node serves (PageHandler), read by the run goroutine.
+	serving    atomic.Int64
+	lastServed atomic.Int64 // Unix nanoseconds at the end of the last page
 }
 
 // pullRange is a run of slots to pull with the same candidate sources, and
@@ -184,7 +213,12 @@ func (t *Transfers) run() {
 	defer timer.Stop()
 	for {
 		var wake <-chan time.Time
-		if d, ok := t.nextPull(time.Now()); ok {
+		now := time.Now()
+		d, pull := t.nextPull(now)
+		if !t.purgeAt.IsZero() && (!pull || t.purgeAt.Sub(now) < d) {
+			d = max(t.purgeAt.Sub(now), 0)
+		}
+		if pull || !t.purgeAt.IsZero() {
 			timer.Reset(d)
 			wake = timer.C
 		}
@@ -197,7 +231,11 @@ func (t *Transfers) run() {
 			}
 			t.apply(s)
 		case <-wake:
-			t.pullPage(time.Now())
+			now := time.Now()
+			if d, ok := t.nextPull(now); ok && d == 0 {
+				t.pullPage(now)
+			}
+			t.maybePurge(now)
 		}
 	}
 }
@@ -211,6 +249,7 @@ func (t *Transfers) apply(s *Snapshot) {
 		t.planned = s.Log
 	}
 	t.finishIfDone()
+	t.armPurge(time.Now())
 }
 
 // plan marks the slots to pull under table next and regroups them into
@@ -239,6 +278,7 @@ func (t *Transfers) plan(next *ring.Table) {
 			pl = prev.PreferenceList(pbuf[:0], slot, t.cfg.N)
 		}
 		holds := slices.Contains(nl, self)
+		t.markLost(slot, holds, slices.Contains(pl, self), alone)
 		t.need[slot] = holds && (t.need[slot] || alone || !slices.Contains(pl, self))
 		if !t.need[slot] {
 			cur = nil
@@ -400,4 +440,5 @@ func (t *Transfers) rangeDone(i int) {
 		t.log.Info("range transfers done", "slots_pulled", t.stats.SlotsPulled.Load(), "records", t.stats.Records.Load())
 	}
 	t.finishIfDone()
+	t.armPurge(time.Now())
 }

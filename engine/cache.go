@@ -3,6 +3,8 @@ package engine
 import (
 	"sync"
 	"sync/atomic"
+
+	"github.com/ringstore/ringstore/ring"
 )
 
 // recordCache keeps recently used records in memory, in their encoded form,
@@ -12,11 +14,12 @@ import (
 // Coherence: an entry is added, replaced or removed only by a goroutine that
 // holds the key's stripe lock, after pebble holds the same state (Merge after
 // its write, Get after reading pebble, expiry after its write) or, for
-// FlushDB and FlushAll, while holding every stripe lock. Readers that do not
-// hold the lock (Get's fast path) therefore see either the state before an
-// in-progress Merge or the state after it. Cached bytes are never modified,
-// so records are decoded in place: the Value slices that Get, Merge and
-// Update return alias them, and callers must treat those as read-only.
+// FlushDB, FlushAll and DropSlots, while holding every stripe lock. Readers
+// that do not hold the lock (Get's fast path) therefore see either the
+// state before an in-progress Merge or the state after it. Cached bytes are
+// never modified, so records are decoded in place: the Value slices that
+// Get, Merge and Update return alias them, and callers must treat those as
+// read-only.
 //
 // Completeness: while complete is set, every record pebble holds has an
 // entry, so a miss means the key is absent and needs no pebble read. A
@@ -202,6 +205,26 @@ func (c *recordCache) clear() {
 		sh.mu.Lock()
 		clear(sh.m)
 		sh.bytes = 0
+		sh.mu.Unlock()
+	}
+}
+
+// dropSlots forgets the entries of the slots marked in drop, whose records
+// pebble no longer holds, so completeness stays. The caller holds every
+// stripe lock.
+func (c *recordCache) dropSlots(drop *[ring.NumSlots]bool) {
+	if c == nil {
+		return
+	}
+	for i := range c.shards {
+		sh := &c.shards[i]
+		sh.mu.Lock()
+		for h, e := range sh.m {
+			if len(e.key) >= 3 && e.key[0] == nsData && drop[int(e.key[1])<<8|int(e.key[2])] {
+				delete(sh.m, h)
+				sh.bytes -= int64(len(e.key) + len(e.rec) + entryOverhead)
+			}
+		}
 		sh.mu.Unlock()
 	}
 }

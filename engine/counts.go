@@ -45,29 +45,29 @@ func classify(sib version.Siblings) recordClass {
 	return classPresent
 }
 
-// slotCount is one slot's counts.
-type slotCount struct {
+// slotTally is one slot's counts.
+type slotTally struct {
 	present  atomic.Int64 // records of class classPresent or classExpiring
 	expiring atomic.Int64 // records of class classExpiring
 }
 
-type slotCounts [ring.NumSlots]slotCount
+type slotTallies [ring.NumSlots]slotTally
 
 // keyCounts holds the counts of every database. A database's table is
 // allocated on its first record, so that 256 configured databases do not
 // cost 256 tables.
 type keyCounts struct {
-	dbs []atomic.Pointer[slotCounts] // one per database
+	dbs []atomic.Pointer[slotTallies] // one per database
 	// broken is set when a bulk deletion failed part way: the counts no
 	// longer match the records, and SlotKeys says so until the next Open.
 	broken atomic.Bool
 }
 
-func (k *keyCounts) table(db int) *slotCounts {
+func (k *keyCounts) table(db int) *slotTallies {
 	if t := k.dbs[db].Load(); t != nil {
 		return t
 	}
-	k.dbs[db].CompareAndSwap(nil, new(slotCounts))
+	k.dbs[db].CompareAndSwap(nil, new(slotTallies))
 	return k.dbs[db].Load()
 }
 
@@ -96,6 +96,17 @@ func (k *keyCounts) move(db int, slot uint16, from, to recordClass) {
 
 // reset forgets the counts of db (after every record of db was deleted).
 func (k *keyCounts) reset(db int) { k.dbs[db].Store(nil) }
+
+// resetSlot forgets the counts of slot in every db (after every record of
+// the slot was deleted).
+func (k *keyCounts) resetSlot(slot uint16) {
+	for db := range k.dbs {
+		if t := k.dbs[db].Load(); t != nil {
+			t[slot].present.Store(0)
+			t[slot].expiring.Store(0)
+		}
+	}
+}
 
 // dataKeySlot is the slot of a data key (see appendSlotDBPrefix).
 func dataKeySlot(k []byte) uint16 { return uint16(k[1])<<8 | uint16(k[2]) }

@@ -19,6 +19,8 @@ type Stats struct {
 	CorruptRecords   uint64 // undecodable records seen by expiry (left in place; counted once per pass)
 	HintsWritten     uint64
 	HintsDeleted     uint64
+	SlotsDropped     uint64 // slots removed by DropSlots (counted once per call that named them)
+	RecordsDropped   uint64 // records removed by DropSlots
 }
 
 type counters struct {
@@ -33,6 +35,8 @@ type counters struct {
 	corruptRecords   atomic.Uint64
 	hintsWritten     atomic.Uint64
 	hintsDeleted     atomic.Uint64
+	slotsDropped     atomic.Uint64
+	recordsDropped   atomic.Uint64
 }
 
 // writes counts every kind of write, so that a change means the WAL may hold
@@ -57,6 +61,8 @@ func (s *Store) Stats() Stats {
 		CorruptRecords:   c.corruptRecords.Load(),
 		HintsWritten:     c.hintsWritten.Load(),
 		HintsDeleted:     c.hintsDeleted.Load(),
+		SlotsDropped:     c.slotsDropped.Load(),
+		RecordsDropped:   c.recordsDropped.Load(),
 	}
 }
 

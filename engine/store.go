@@ -129,7 +129,7 @@ func Open(cfg Config) (*Store, error) {
 		wo:     pebble.NoSync,
 		seed:   maphash.MakeSeed(),
 		cache:  newRecordCache(cfg.RecordCacheSize),
-		counts: keyCounts{dbs: make([]atomic.Pointer[slotCounts], cfg.Databases)},
+		counts: keyCounts{dbs: make([]atomic.Pointer[slotTallies], cfg.Databases)},
 		gate:   gate{drained: make(chan struct{})},
 		stop:   make(chan struct{}),
 	}

@@ -168,7 +168,12 @@ func StartWith(cfg Config, opts Options) (n *Node, err error) {
 	if n.peerSrv, err = cluster.NewPeerServer(pcfg, peerHandler{n.coord, n.srv}); err != nil {
 		return nil, err
 	}
-	if err := n.peerSrv.Handle(cluster.OpSlotPage, cluster.NewSlotPageHandler(n.store, cfg.Databases)); err != nil {
+	// Transfers first: the page handler tells it when others pull from
+	// this node, so that it does not purge what they still read.
+	if err := n.startTransfers(); err != nil {
+		return nil, err
+	}
+	if err := n.peerSrv.Handle(cluster.OpSlotPage, n.transfers.PageHandler(n.store, cfg.Databases)); err != nil {
 		return nil, err
 	}
 	for op, h := range antientropy.Handlers(n.store) {
@@ -177,9 +182,6 @@ func StartWith(cfg Config, opts Options) (n *Node, err error) {
 		}
 	}
 	go n.peerSrv.Serve(n.peerLn)
-	if err := n.startTransfers(); err != nil {
-		return nil, err
-	}
 	if err := n.startAntiEntropy(); err != nil {
 		return nil, err
 	}

@@ -176,6 +176,7 @@ func (n *Node) info(section string) string {
 		fmt.Fprintf(&b, "antientropy_rounds:%d\r\nantientropy_slots_compared:%d\r\nantientropy_slots_differing:%d\r\n", as.Rounds.Load(), as.SlotsCompared.Load(), as.SlotsDiffering.Load())
 		fmt.Fprintf(&b, "antientropy_keys_differing:%d\r\nantientropy_keys_pulled:%d\r\nantientropy_keys_pushed:%d\r\nantientropy_failures:%d\r\n", as.KeysDiffering.Load(), as.KeysPulled.Load(), as.KeysPushed.Load(), as.Failures.Load())
 	}
+	fmt.Fprintf(&b, "slots_purged:%d\r\nrecords_purged:%d\r\n", ts.SlotsPurged.Load(), ts.RecordsPurged.Load())
 	targets := make([]string, 0, len(hints))
 	for t := range hints {
 		targets = append(targets, t)
@@ -259,13 +260,15 @@ func (n *Node) startAntiEntropy() error {
 // startTransfers starts pulling the records of slots this node newly
 // holds, driven by membership snapshots (see cluster.Transfers); a pulled
 // table is announced in gossip, which lets this node become the master of
-// its new slots (coordinator.Topology.Master).
+// its new slots (coordinator.Topology.Master). Once every member is synced
+// it drops the records of the slots it lost (cluster's purge).
 func (n *Node) startTransfers() error {
 	tcfg := cluster.DefaultTransferConfig()
 	tcfg.NodeID = n.id
 	tcfg.N = n.cfg.N
 	tcfg.Databases = n.cfg.Databases
 	tcfg.Logger = n.log.With("component", "transfer")
+	tcfg.Dropper = n.store
 	var err error
 	n.transfers, err = cluster.StartTransfers(tcfg, n.store, n.transport, n.members.Subscribe(), n.members.SetSynced)
 	return err

@@ -4,13 +4,16 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/ringstore/ringstore/cluster"
 	"github.com/ringstore/ringstore/ring"
+	"github.com/ringstore/ringstore/version"
 )
 
 // addNode starts one more node joining node 0 and returns its index.
@@ -164,4 +167,118 @@ func TestClusterJoinAndLeaveMoveData(t *testing.T) {
 		t.Fatal("the leaver is still in the ring")
 	}
 	tc.checkPlacement(keys)
+}
+
+// strays counts the records of db 0 a node holds in slots whose
+// preference list (of its current table) does not name it.
+func strays(t *testing.T, nd *Node) int {
+	t.Helper()
+	tb := nd.members.Snapshot().Table
+	n := 0
+	var buf []string
+	err := nd.store.ScanSlots(0, 0, ring.NumSlots-1, func(slot uint16, _ []byte, _ version.Siblings) bool {
+		buf = tb.PreferenceList(buf[:0], slot, nd.cfg.N)
+		if !slices.Contains(buf, nd.ID()) {
+			n++
+		}
+		return true
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// readAll reads every key through every running node.
+func (tc *testCluster) readAll(keys []string) {
+	tc.t.Helper()
+	ctx := context.Background()
+	for i, nd := range tc.nodes {
+		if nd == nil {
+			continue
+		}
+		c := tc.client(i)
+		for _, key := range keys {
+			if v, err := c.Get(ctx, key).Result(); err != nil || v != key {
+				tc.t.Fatalf("GET %s through node %d: %q, %v", key, i, v, err)
+			}
+		}
+	}
+}
+
+// TestClusterJoinPurgesLostSlots: a fourth node joins three that hold 600
+// keys; once everyone is synced, the three drop the slots they lost to it,
+// so that every store holds only slots of its preference lists, and every
+// key is still on all of its list and readable through every node. After
+// a leave, which others pull from the leaver, nothing they hold goes.
+func TestClusterJoinPurgesLostSlots(t *testing.T) {
+	ctx := context.Background()
+	tc := startTestCluster(t, 3)
+	c := tc.client(0)
+	var keys []string
+	for i := range 600 {
+		key := fmt.Sprint("key:", i)
+		if err := c.Set(ctx, key, key, 0).Err(); err != nil {
+			t.Fatal(err)
+		}
+		keys = append(keys, key)
+	}
+	for _, nd := range tc.nodes {
+		nd.coord.Quiesce()
+	}
+	tc.waitSynced(3)
+	start := time.Now()
+	tc.addNode()
+	tc.waitSynced(4)
+	waitFor(t, "every node to hold only its own slots", func() bool {
+		for _, nd := range tc.running() {
+			if strays(t, nd) != 0 {
+				return false
+			}
+		}
+		return true
+	})
+	purged := int64(0)
+	for i, nd := range tc.nodes[:3] {
+		st := nd.transfers.Stats()
+		if st.SlotsPurged.Load() == 0 || st.RecordsPurged.Load() == 0 {
+			t.Fatalf("node %d purged %d slots, %d records", i, st.SlotsPurged.Load(), st.RecordsPurged.Load())
+		}
+		purged += st.RecordsPurged.Load()
+		info, err := tc.client(i).Info(ctx, "ringstore").Result()
+		if err != nil || !strings.Contains(info, fmt.Sprintf("slots_purged:%d\r\n", st.SlotsPurged.Load())) {
+			t.Fatalf("INFO of node %d lacks slots_purged: %v\n%s", i, err, info)
+		}
+	}
+	t.Logf("join: %d records purged, all nodes clean %v after the join", purged, time.Since(start).Round(time.Millisecond))
+	tc.checkPlacement(keys)
+	tc.readAll(keys)
+
+	// Leave: the leaver stays up; the others pull from it, and nothing
+	// they hold may go, then or after their purge delay.
+	leaver := tc.nodes[1]
+	leaverPurged := leaver.transfers.Stats().SlotsPurged.Load()
+	if err := leaver.members.Leave(ctx); err != nil {
+		t.Fatal(err)
+	}
+	tc.nodes[1] = nil
+	defer leaver.Close()
+	tc.waitSynced(3)
+	tc.checkPlacement(keys)
+	// Watch the others past their purge delay: nothing they hold goes.
+	until := time.Now().Add(cluster.DefaultTransferConfig().PurgeDelay + time.Second)
+	for time.Now().Before(until) {
+		tc.checkPlacement(keys)
+		time.Sleep(200 * time.Millisecond)
+	}
+	// The leaver may drop everything once the others announced they are
+	// synced (they pulled what they needed): checkPlacement above says
+	// they have it.
+	t.Logf("leave: the leaver purged %d slots", leaver.transfers.Stats().SlotsPurged.Load()-leaverPurged)
+	for _, nd := range tc.running() {
+		if n := strays(t, nd); n != 0 {
+			t.Fatalf("%s holds %d records of slots it does not hold", nd.ID()[:8], n)
+		}
+	}
+	tc.readAll(keys)
 }

@@ -156,6 +156,21 @@ func (m *MemStore) FlushAll() error {
 	return nil
 }
 
+// DropSlots removes every record of the given slots, in every db, and
+// returns how many it removed (cluster.SlotDropper, as engine.Store.DropSlots).
+func (m *MemStore) DropSlots(slots []uint16) (int64, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := int64(0)
+	for k := range m.data {
+		if slices.Contains(slots, m.SlotOf([]byte(k[1:]))) {
+			delete(m.data, k)
+			n++
+		}
+	}
+	return n, nil
+}
+
 func clone(s version.Siblings) version.Siblings {
 	if s == nil {
 		return nil
