@@ -35,91 +35,6 @@ const (
 	pageBytes      = 1 << 20
 )
 
-// errMalformed is wrapped by every decoding error.
-var errMalformed = errors.New("antientropy: malformed payload")
-
-// reader decodes a payload, checking every length against what remains, so
-// that a hostile payload costs at most its own size.
-type reader struct {
-	b   []byte
-	err error
-}
-
-func (r *reader) fail(what string) {
-	if r.err == nil {
-		r.err = fmt.Errorf("%w: bad %s", errMalformed, what)
-	}
-	r.b = nil
-}
-
-func (r *reader) uvarint(what string) uint64 {
-	if r.err != nil {
-		return 0
-	}
-	v, n := binary.Uvarint(r.b)
-	if n <= 0 {
-		r.fail(what)
-		return 0
-	}
-	r.b = r.b[n:]
-	return v
-}
-
-func (r *reader) slot(what string) uint16 {
-	v := r.uvarint(what)
-	if v >= ring.NumSlots {
-		r.fail(what)
-	}
-	return uint16(v)
-}
-
-func (r *reader) str(what string) []byte {
-	n := r.uvarint(what)
-	if r.err != nil {
-		return nil
-	}
-	if n > uint64(len(r.b)) {
-		r.fail(what)
-		return nil
-	}
-	s := r.b[:n:n]
-	r.b = r.b[n:]
-	return s
-}
-
-func (r *reader) u64(what string) uint64 {
-	if r.err != nil {
-		return 0
-	}
-	if len(r.b) < 8 {
-		r.fail(what)
-		return 0
-	}
-	v := binary.LittleEndian.Uint64(r.b)
-	r.b = r.b[8:]
-	return v
-}
-
-func (r *reader) flag(what string) bool {
-	if r.err != nil {
-		return false
-	}
-	if len(r.b) < 1 || r.b[0] > 1 {
-		r.fail(what)
-		return false
-	}
-	v := r.b[0] == 1
-	r.b = r.b[1:]
-	return v
-}
-
-func (r *reader) end() error {
-	if r.err == nil && len(r.b) != 0 {
-		r.fail("trailing bytes")
-	}
-	return r.err
-}
-
 func appendStr(b, s []byte) []byte {
 	b = binary.AppendUvarint(b, uint64(len(s)))
 	return append(b, s...)
@@ -145,13 +60,13 @@ func appendDigestsReq(b []byte, from, to uint16) []byte {
 }
 
 func decodeDigestsReq(p []byte) (from, to uint16, err error) {
-	r := reader{b: p}
-	from, to = r.slot("from slot"), r.slot("to slot")
-	if err := r.end(); err != nil {
+	r := cluster.ReadPayload(p)
+	from, to = r.Slot("from slot"), r.Slot("to slot")
+	if err := r.End(); err != nil {
 		return 0, 0, err
 	}
 	if from > to {
-		return 0, 0, fmt.Errorf("%w: slots %d..%d", errMalformed, from, to)
+		return 0, 0, fmt.Errorf("antientropy: malformed payload: slots %d..%d", from, to)
 	}
 	return from, to, nil
 }
@@ -165,20 +80,20 @@ func appendDigests(b []byte, d []uint64, trusted bool) []byte {
 }
 
 func decodeDigests(p []byte, from, to uint16) (Digests, error) {
-	r := reader{b: p}
-	d := Digests{From: from, Trusted: r.flag("trusted")}
+	r := cluster.ReadPayload(p)
+	d := Digests{From: from, Trusted: r.Flag("trusted")}
 	n := int(to-from) + 1
-	if r.err == nil && len(r.b) != 8*n {
-		r.fail("digest count")
+	if r.Err() == nil && r.Len() != 8*n {
+		r.Fail("digest count")
 	}
-	if r.err != nil {
-		return Digests{}, r.err
+	if r.Err() != nil {
+		return Digests{}, r.Err()
 	}
 	d.Slot = make([]uint64, n)
 	for i := range d.Slot {
-		d.Slot[i] = r.u64("digest")
+		d.Slot[i] = r.U64("digest")
 	}
-	return d, r.end()
+	return d, r.End()
 }
 
 // cursor is a position in a slot's (db, key) order; a nil Key is the start.
@@ -205,25 +120,25 @@ func (q keysReq) appendBinary(b []byte) []byte {
 }
 
 func decodeKeysReq(p []byte) (keysReq, error) {
-	r := reader{b: p}
+	r := cluster.ReadPayload(p)
 	var q keysReq
-	q.Slot = r.slot("slot")
-	if db := r.uvarint("cursor db"); db > 0 {
+	q.Slot = r.Slot("slot")
+	if db := r.Uvarint("cursor db"); db > 0 {
 		if db > 256 {
-			r.fail("cursor db")
+			r.Fail("cursor db")
 		}
 		q.After.DB = int(db - 1)
-		q.After.Key = r.str("cursor key")
-		if q.After.Key == nil && r.err == nil {
+		q.After.Key = r.Str("cursor key")
+		if q.After.Key == nil && r.Err() == nil {
 			q.After.Key = []byte{} // after the empty key, a valid Redis key
 		}
 	}
-	n := r.uvarint("page size")
-	if err := r.end(); err != nil {
+	n := r.Uvarint("page size")
+	if err := r.End(); err != nil {
 		return q, err
 	}
 	if n == 0 || n > maxPageEntries {
-		return q, fmt.Errorf("%w: page size %d not in 1..%d", errMalformed, n, maxPageEntries)
+		return q, fmt.Errorf("antientropy: malformed payload: page size %d not in 1..%d", n, maxPageEntries)
 	}
 	q.MaxEntries = int(n)
 	return q, nil
@@ -250,45 +165,45 @@ func appendKeysReply(b []byte, es []entry, more bool) []byte {
 // decodeKeysReply decodes a page for q, checking that its entries are in
 // order, after q's cursor and in q's slot. Keys alias p.
 func decodeKeysReply(p []byte, q keysReq) (es []entry, more bool, err error) {
-	r := reader{b: p}
-	more = r.flag("more")
-	n := r.uvarint("count")
+	r := cluster.ReadPayload(p)
+	more = r.Flag("more")
+	n := r.Uvarint("count")
 	// An entry takes at least ten bytes: a count past that is a lie.
-	if r.err == nil && n > uint64(len(r.b))/10 {
-		r.fail("count")
+	if r.Err() == nil && n > uint64(r.Len())/10 {
+		r.Fail("count")
 	}
-	if r.err != nil {
-		return nil, false, r.err
+	if r.Err() != nil {
+		return nil, false, r.Err()
 	}
 	es = make([]entry, 0, n)
 	prev := q.After
 	for range n {
 		var e entry
-		db := r.uvarint("db")
+		db := r.Uvarint("db")
 		if db > 255 {
-			r.fail("db")
+			r.Fail("db")
 		}
-		e.DB, e.Key, e.Hash = int(db), r.str("key"), r.u64("hash")
-		if r.err != nil {
-			return nil, false, r.err
+		e.DB, e.Key, e.Hash = int(db), r.Str("key"), r.U64("hash")
+		if r.Err() != nil {
+			return nil, false, r.Err()
 		}
 		if e.Key == nil {
 			e.Key = []byte{}
 		}
 		if ring.Slot(e.Key) != q.Slot {
-			return nil, false, fmt.Errorf("%w: key of slot %d in a page of slot %d", errMalformed, ring.Slot(e.Key), q.Slot)
+			return nil, false, fmt.Errorf("antientropy: malformed payload: key of slot %d in a page of slot %d", ring.Slot(e.Key), q.Slot)
 		}
 		if prev.Key != nil && compare(prev, cursor{e.DB, e.Key}) >= 0 {
-			return nil, false, fmt.Errorf("%w: entries out of order", errMalformed)
+			return nil, false, errors.New("antientropy: malformed payload: entries out of order")
 		}
 		prev = cursor{e.DB, e.Key}
 		es = append(es, e)
 	}
-	if err := r.end(); err != nil {
+	if err := r.End(); err != nil {
 		return nil, false, err
 	}
 	if more && len(es) == 0 {
-		return nil, false, fmt.Errorf("%w: more without entries", errMalformed)
+		return nil, false, errors.New("antientropy: malformed payload: more without entries")
 	}
 	return es, more, nil
 }

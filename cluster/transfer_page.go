@@ -57,28 +57,21 @@ func (r pageRequest) appendBinary(b []byte) []byte {
 // decodePageRequest decodes and checks a request; databases is the number
 // of databases the serving node has.
 func decodePageRequest(p []byte, databases int) (pageRequest, error) {
-	d := payloadDecoder{b: p}
+	d := PayloadReader{b: p}
 	var r pageRequest
-	slot := func(what string) uint16 {
-		v := d.uvarint(what)
-		if v >= ring.NumSlots {
-			d.fail(what)
-		}
-		return uint16(v)
-	}
-	r.From, r.To = slot("from slot"), slot("to slot")
-	r.DB = d.db()
-	r.Slot = slot("cursor slot")
-	if n := d.uvarint("after"); d.err == nil && n > 0 {
+	r.From, r.To = d.Slot("from slot"), d.Slot("to slot")
+	r.DB = d.DB()
+	r.Slot = d.Slot("cursor slot")
+	if n := d.Uvarint("after"); d.err == nil && n > 0 {
 		if n-1 > uint64(len(d.b)) {
-			d.fail("after")
+			d.Fail("after")
 		} else {
 			r.After = d.b[: n-1 : n-1]
 			d.b = d.b[n-1:]
 		}
 	}
-	mb := d.uvarint("page size")
-	if err := d.end(); err != nil {
+	mb := d.Uvarint("page size")
+	if err := d.End(); err != nil {
 		return r, err
 	}
 	var errs []error
@@ -186,20 +179,20 @@ func decodePage(p []byte, r pageRequest, ids *version.Decoder) (recs []pageRecor
 		return nil, false, errors.New("cluster: malformed page: bad flag")
 	}
 	more = p[0] == 1
-	d := payloadDecoder{b: p[1:]}
-	n := d.uvarint("count")
+	d := PayloadReader{b: p[1:]}
+	n := d.Uvarint("count")
 	// A record takes at least three bytes: a count past that is a lie.
 	if d.err == nil && n > uint64(len(d.b))/3 {
-		d.fail("count")
+		d.Fail("count")
 	}
 	if d.err != nil {
 		return nil, false, d.err
 	}
 	recs = make([]pageRecord, 0, n)
 	for range n {
-		db := d.db()
-		key := d.str("key")
-		raw := d.str("record")
+		db := d.DB()
+		key := d.Str("key")
+		raw := d.Str("record")
 		if d.err != nil {
 			return nil, false, d.err
 		}
@@ -215,7 +208,7 @@ func decodePage(p []byte, r pageRequest, ids *version.Decoder) (recs []pageRecor
 		}
 		recs = append(recs, pageRecord{DB: db, Key: key, Siblings: sib})
 	}
-	if err := d.end(); err != nil {
+	if err := d.End(); err != nil {
 		return nil, false, err
 	}
 	if more && len(recs) == 0 {

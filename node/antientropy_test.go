@@ -1,8 +1,6 @@
 package node
 
 import (
-	"context"
-	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -16,23 +14,11 @@ import (
 // alone, with no client read to trigger read repair, brings every replica
 // back to the same records.
 func TestClusterAntiEntropyRepairs(t *testing.T) {
-	ctx := context.Background()
 	tc := startTestClusterWith(t, 3, func(c *Config) {
 		c.AntiEntropyInterval = 50 * time.Millisecond
 		c.ReadRepairChance = 0
 	})
-	c := tc.client(0)
-	var keys []string
-	for i := range 300 {
-		key := fmt.Sprint("ae:", i)
-		if err := c.Set(ctx, key, "v1", 0).Err(); err != nil {
-			t.Fatal(err)
-		}
-		keys = append(keys, key)
-	}
-	for _, nd := range tc.nodes {
-		nd.coord.Quiesce()
-	}
+	keys := tc.writeKeys("ae:", "v1", 300)
 	tc.waitSynced(3)
 
 	// Node 2 loses everything; node 1 alone gets a newer version of the

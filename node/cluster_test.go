@@ -104,6 +104,32 @@ func (tc *testCluster) client(i int) *redis.Client {
 	return c
 }
 
+// writeKeys SETs n keys named prefix0..prefix<n-1> to their own names (or
+// to value, if not empty) through node 0, waits for every replica call to
+// finish, and returns the keys.
+func (tc *testCluster) writeKeys(prefix, value string, n int) []string {
+	tc.t.Helper()
+	c := tc.client(0)
+	keys := make([]string, 0, n)
+	for i := range n {
+		key := fmt.Sprint(prefix, i)
+		v := value
+		if v == "" {
+			v = key
+		}
+		if err := c.Set(context.Background(), key, v, 0).Err(); err != nil {
+			tc.t.Fatal(err)
+		}
+		keys = append(keys, key)
+	}
+	for _, nd := range tc.nodes {
+		if nd != nil {
+			nd.coord.Quiesce()
+		}
+	}
+	return keys
+}
+
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)

@@ -116,18 +116,7 @@ func (tc *testCluster) checkPlacement(keys []string) {
 func TestClusterJoinAndLeaveMoveData(t *testing.T) {
 	ctx := context.Background()
 	tc := startTestCluster(t, 3)
-	c := tc.client(0)
-	var keys []string
-	for i := range 1000 {
-		key := fmt.Sprint("key:", i)
-		if err := c.Set(ctx, key, key, 0).Err(); err != nil {
-			t.Fatal(err)
-		}
-		keys = append(keys, key)
-	}
-	for _, nd := range tc.nodes {
-		nd.coord.Quiesce()
-	}
+	keys := tc.writeKeys("key:", "", 1000)
 	tc.waitSynced(3)
 	tc.checkPlacement(keys)
 
@@ -214,18 +203,7 @@ func (tc *testCluster) readAll(keys []string) {
 func TestClusterJoinPurgesLostSlots(t *testing.T) {
 	ctx := context.Background()
 	tc := startTestCluster(t, 3)
-	c := tc.client(0)
-	var keys []string
-	for i := range 600 {
-		key := fmt.Sprint("key:", i)
-		if err := c.Set(ctx, key, key, 0).Err(); err != nil {
-			t.Fatal(err)
-		}
-		keys = append(keys, key)
-	}
-	for _, nd := range tc.nodes {
-		nd.coord.Quiesce()
-	}
+	keys := tc.writeKeys("key:", "", 600)
 	tc.waitSynced(3)
 	start := time.Now()
 	tc.addNode()
