@@ -78,15 +78,17 @@ func (k *keyCounts) move(db int, slot uint16, from, to recordClass) {
 	}
 	// An expiring record is counted in expiring before present and leaves
 	// present first, so that a reader who sees no expiring record (and then
-	// trusts present) does not count one that may have expired.
+	// trusts present, reading it second) does not count one that may have
+	// expired; present moves only when the record comes or goes, so that a
+	// reader never sees it counted twice.
 	c := &k.table(db)[slot]
 	if to == classExpiring {
 		c.expiring.Add(1)
 	}
-	if to != classAbsent {
+	switch {
+	case from == classAbsent:
 		c.present.Add(1)
-	}
-	if from != classAbsent {
+	case to == classAbsent:
 		c.present.Add(-1)
 	}
 	if from == classExpiring {
@@ -126,6 +128,6 @@ func (s *Store) SlotKeys(db int, slot uint16) (present, expiring int64, ok bool)
 		return 0, 0, true
 	}
 	c := &t[slot]
-	expiring = c.expiring.Load()
+	expiring = c.expiring.Load() // first: see move
 	return c.present.Load(), expiring, true
 }

@@ -188,9 +188,9 @@ func (s *Store) loadRecords() error {
 			return errors.Join(fmt.Errorf("engine: open: read the records: %w", err), iter.Close())
 		}
 		k := iter.Key()
-		db, _, ok := parseDataKey(k)
+		db, _, isData := parseDataKey(k)
 		s.digests.replace(k, nil, val)
-		if ok && db < len(s.counts.dbs) {
+		if isData && db < len(s.counts.dbs) {
 			// A record that does not decode counts as no key, as reads see it.
 			if sib, err := s.ids.Decode(val); err == nil {
 				s.counts.move(db, dataKeySlot(k), classAbsent, classify(sib))
