@@ -3,6 +3,7 @@ package resp
 import (
 	"context"
 	"math"
+	"slices"
 
 	"github.com/ringstore/ringstore/coordinator"
 )
@@ -405,29 +406,37 @@ func (srv *Server) cmdMSet(ctx context.Context, s *Session, w *Writer, args [][]
 	w.Status("OK")
 }
 
-// cmdMSetNX checks every key, then writes them one by one: not atomic
-// across slots (see the file comment).
+// cmdMSetNX checks every key, then writes them: not atomic across slots
+// (see the file comment). On a ring both steps run their keys concurrently,
+// as MGET and MSET do.
 func (srv *Server) cmdMSetNX(ctx context.Context, s *Session, w *Writer, args [][]byte) {
 	if len(args)%2 == 0 {
 		w.Error(arityText("msetnx"))
 		return
 	}
-	for j := 1; j < len(args); j += 2 {
-		_, ok, err := srv.coord.Get(ctx, s.DB, args[j])
-		if err != nil {
-			srv.writeError(w, err)
-			return
-		}
-		if ok {
-			w.Int(0)
-			return
-		}
+	pairs := args[1:]
+	idx := lastOccurrences(pairs, 2) // a repeated key is checked once and written with its last value
+	exists := make([]bool, len(idx))
+	err := srv.forEachKey(len(idx), func(i int) error {
+		_, ok, err := srv.coord.Get(ctx, s.DB, pairs[idx[i]])
+		exists[i] = ok
+		return err
+	})
+	if err != nil {
+		srv.writeError(w, err)
+		return
 	}
-	for j := 1; j < len(args); j += 2 {
-		if err := srv.coord.Set(ctx, s.DB, args[j], stringValue(args[j+1], 0)); err != nil {
-			srv.writeError(w, err)
-			return
-		}
+	if slices.Contains(exists, true) {
+		w.Int(0)
+		return
+	}
+	err = srv.forEachKey(len(idx), func(i int) error {
+		j := idx[i]
+		return srv.coord.Set(ctx, s.DB, pairs[j], stringValue(pairs[j+1], 0))
+	})
+	if err != nil {
+		srv.writeError(w, err)
+		return
 	}
 	w.Int(1)
 }
