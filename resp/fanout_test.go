@@ -2,6 +2,7 @@ package resp
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -61,6 +62,25 @@ func TestMultiKeyCommandsOnARing(t *testing.T) {
 	}
 	if got := cmd("EXISTS", "key0", "key50"); got != ":0\r\n" {
 		t.Fatalf("EXISTS after DEL: %q", got)
+	}
+	// MSETNX sets nothing when one key exists, else every key, the last
+	// value of a repeated one.
+	msetnx := []string{"MSETNX"}
+	for i := range n {
+		msetnx = append(msetnx, fmt.Sprintf("nx%d", i), "a")
+	}
+	msetnx = append(msetnx, "nx3", "b")
+	if got := cmd(append(slices.Clone(msetnx), "key99-exists", "c")...); got != ":1\r\n" {
+		t.Fatalf("MSETNX of new keys: %q", got)
+	}
+	if got := cmd("MGET", "nx0", "nx3", "nx99", "key99-exists"); got != "*4\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\na\r\n$1\r\nc\r\n" {
+		t.Fatalf("MGET after MSETNX: %q", got)
+	}
+	if got := cmd("MSETNX", "fresh1", "x", "nx50", "y", "fresh2", "z"); got != ":0\r\n" {
+		t.Fatalf("MSETNX over an existing key: %q", got)
+	}
+	if got := cmd("EXISTS", "fresh1", "fresh2"); got != ":0\r\n" {
+		t.Fatalf("MSETNX that found an existing key wrote: EXISTS %q", got)
 	}
 }
 
