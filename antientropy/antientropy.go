@@ -37,6 +37,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -75,7 +76,8 @@ type Config struct {
 	NodeID string
 	// N is the replication factor: the length of a preference list. Default 3.
 	N int
-	// Interval is the time between the starts of two rounds. Default 30s.
+	// Interval is the pause between the end of a round and the start of
+	// the next. Default 30s.
 	Interval time.Duration
 	// RepairsPerSecond bounds the records repaired per second. Default 2000.
 	RepairsPerSecond int
@@ -142,9 +144,9 @@ type AntiEntropy struct {
 	nextRepair time.Time
 }
 
-// Start validates cfg and runs a round every cfg.Interval, the first one
-// Interval after the start, over the ring that snapshot returns (the
-// current Membership snapshot).
+// Start validates cfg and runs a round every cfg.Interval (the first one
+// sooner, see run), over the ring that snapshot returns (the current
+// Membership snapshot).
 func Start(cfg Config, store Store, peers Peers, snapshot func() *cluster.Snapshot) (*AntiEntropy, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -166,8 +168,12 @@ func (a *AntiEntropy) Close() {
 // Stats returns the live counters.
 func (a *AntiEntropy) Stats() *Stats { return &a.stats }
 
+// run runs the rounds. The first comes after a random part of half an
+// interval: a restarted node (which pulls only the slots it gained, see
+// cluster's transfer_held.go) catches up on what it lost in the crash
+// sooner, and nodes started together do not compare in step.
 func (a *AntiEntropy) run() {
-	t := time.NewTicker(a.cfg.Interval)
+	t := time.NewTimer(rand.N(a.cfg.Interval/2 + 1))
 	defer t.Stop()
 	for {
 		select {
@@ -175,6 +181,7 @@ func (a *AntiEntropy) run() {
 			return
 		case <-t.C:
 			a.round(a.ctx)
+			t.Reset(a.cfg.Interval)
 		}
 	}
 }

@@ -96,11 +96,13 @@
 // commutative: a page pulled twice, or racing a live write of the same key
 // (the newcomer receives writes from the moment it is in the table), is
 // harmless. A failed page is asked of the next source that is up; when all
-// have failed the run waits RetryInterval. Progress is in memory only: a
-// node that restarts (or that knew of no other member before, as on its
-// first start or when its own one-node ring merges with another) pulls
-// every slot it holds again, which also brings back writes it missed while
-// down.
+// have failed the run waits RetryInterval. Progress is in memory only, but
+// each time a node is synced it records the slots it holds
+// (TransferConfig.Held, transfer_held.go): a node that restarts pulls only
+// the slots it gained while down, and leaves what it missed in the others
+// to hinted handoff and anti-entropy. A node with no such record, or that
+// knew of no other member before (its first start, or its own one-node
+// ring merging with another), pulls every slot it holds.
 //
 // Until a node has pulled what it gained it must not be the node that
 // lists those slots' keys (KEYS, SCAN, DBSIZE, and what CLUSTER SLOTS calls

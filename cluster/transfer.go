@@ -47,6 +47,11 @@ type TransferConfig struct {
 	// and no page have been served by this node, before it drops the slots
 	// it lost. Default 5s.
 	PurgeDelay time.Duration
+	// Held records the slots this node holds each time it is synced, so
+	// that after a restart it pulls only the slots it gained while down
+	// instead of every slot (see transfer_held.go). Default: none, and a
+	// restart pulls every slot.
+	Held HeldStore
 }
 
 // DefaultTransferConfig returns a TransferConfig with every default filled
@@ -145,12 +150,15 @@ type Transfers struct {
 	wg     sync.WaitGroup
 
 	// Owned by the run goroutine.
-	snap     *Snapshot
-	table    *ring.Table // the table last planned for; nil before the first
-	planned  LogDigest
-	need     [ring.NumSlots]bool
-	ranges   []*pullRange
-	lastPage time.Time
+	restored  *heldSlots  // the last run's held slots, until the first plan
+	savedHeld []byte      // the held-slots record last written (or read)
+	savedFor  *ring.Table // the table savedHeld was checked against
+	snap      *Snapshot
+	table     *ring.Table // the table last planned for; nil before the first
+	planned   LogDigest
+	need      [ring.NumSlots]bool
+	ranges    []*pullRange
+	lastPage  time.Time
 
 	// The purge: slots held in an earlier table and not in the current
 	// one, and when to drop them. Owned by the run goroutine.
@@ -192,6 +200,9 @@ func StartTransfers(cfg TransferConfig, store coordinator.Store, call Caller, sn
 	cfg.fillDefaults()
 	t := &Transfers{cfg: cfg, store: store, call: call, synced: synced, snaps: snaps}
 	t.log = cfg.Logger.With("node", cfg.NodeID, "component", "transfer")
+	if t.restored = t.loadHeld(); t.restored != nil {
+		t.savedHeld = encodeHeld(t.restored)
+	}
 	t.ctx, t.cancel = context.WithCancel(context.Background())
 	t.wg.Go(t.run)
 	return t, nil
@@ -255,14 +266,25 @@ func (t *Transfers) apply(s *Snapshot) {
 // plan marks the slots to pull under table next and regroups them into
 // ranges, keeping the progress of ranges that did not change. A slot is to
 // be pulled when next's preference list names this node and either the
-// previous table's did not, or it was still to be pulled. When this node
-// knew of no other member before (its first table, after a start, or a
-// ring of its own that just merged with another), every slot it holds is
+// previous table's did not, or it was still to be pulled. On the first
+// table after a start, the slots held when last synced, if recorded
+// (transfer_held.go), stand in for the previous table's. When this node
+// knew of no other member before (its first table with no such record, or
+// a ring of its own that just merged with another), every slot it holds is
 // pulled: what it had may be a fraction of what the others have.
 func (t *Transfers) plan(next *ring.Table) {
 	self := t.cfg.NodeID
 	prev := t.table
 	alone := prev == nil || prev.Len() == 0 || (prev.Len() == 1 && prev.Has(self))
+	// After a restart, the slots held when last synced stand in for the
+	// previous table (transfer_held.go).
+	restored := t.restored
+	t.restored = nil
+	if prev == nil && restored != nil && !restored.alone {
+		alone = false
+	} else {
+		restored = nil
+	}
 	old := map[[2]uint16]*pullRange{}
 	for _, r := range t.ranges {
 		old[[2]uint16{r.from, r.to}] = r
@@ -278,8 +300,12 @@ func (t *Transfers) plan(next *ring.Table) {
 			pl = prev.PreferenceList(pbuf[:0], slot, t.cfg.N)
 		}
 		holds := slices.Contains(nl, self)
-		t.markLost(slot, holds, slices.Contains(pl, self), alone)
-		t.need[slot] = holds && (t.need[slot] || alone || !slices.Contains(pl, self))
+		heldBefore := slices.Contains(pl, self)
+		if restored != nil {
+			heldBefore = restored.slots[slot]
+		}
+		t.markLost(slot, holds, heldBefore, alone)
+		t.need[slot] = holds && (t.need[slot] || alone || !heldBefore)
 		if !t.need[slot] {
 			cur = nil
 			continue
@@ -323,6 +349,10 @@ func (t *Transfers) updatePending() {
 // finishIfDone announces the current table synced when nothing is left.
 func (t *Transfers) finishIfDone() {
 	if len(t.ranges) == 0 && t.snap != nil && t.synced != nil {
+		if t.table != t.savedFor {
+			t.saveHeld()
+			t.savedFor = t.table
+		}
 		t.synced(t.snap.Log)
 	}
 }

@@ -31,8 +31,9 @@ type SlotDropper interface {
 // When: the conditions of purgeSafe hold for the current Snapshot, this
 // node has nothing left to pull, and both have held, with no page served
 // by this node, for PurgeDelay, so that writes sent by coordinators that
-// learned of the change late have landed. Progress is in memory only: a
-// restarted node does not purge what it lost before the restart.
+// learned of the change late have landed. The lost slots are in memory
+// only, but a restarted node with a record of the slots it held when last
+// synced (transfer_held.go) marks those it no longer holds as lost again.
 
 // purgeSafe reports whether s lets this node purge any lost slot: every
 // ring member, this node included, announced it is synced to exactly s's

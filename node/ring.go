@@ -268,6 +268,7 @@ func (n *Node) startTransfers() error {
 	tcfg.N = n.cfg.N
 	tcfg.Databases = n.cfg.Databases
 	tcfg.Logger = n.log.With("component", "transfer")
+	tcfg.Held = n.store
 	tcfg.Dropper = n.store
 	var err error
 	n.transfers, err = cluster.StartTransfers(tcfg, n.store, n.transport, n.members.Subscribe(), n.members.SetSynced)
