@@ -2,7 +2,6 @@ package engine
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"sync/atomic"
 
@@ -106,22 +105,10 @@ func (s *Store) ScanSlotDigests(slot uint16, afterDB int, after []byte, fn func(
 	if err != nil {
 		return fmt.Errorf("engine: scan digests of slot %d: %w", slot, err)
 	}
-	for valid := iter.First(); valid; valid = iter.Next() {
-		k := iter.Key()
-		db, key, ok := parseDataKey(k)
-		if !ok {
-			continue
-		}
-		val, verr := iter.ValueAndErr()
-		if verr != nil {
-			err = verr
-			break
-		}
-		if !fn(db, bytes.Clone(key), recordHash(k, val)) {
-			break
-		}
-	}
-	if err = errors.Join(err, iter.Error(), iter.Close()); err != nil {
+	err = scanRecords(iter, func(k []byte, db int, key, val []byte) bool {
+		return fn(db, bytes.Clone(key), recordHash(k, val))
+	})
+	if err != nil {
 		return fmt.Errorf("engine: scan digests of slot %d: %w", slot, err)
 	}
 	return nil

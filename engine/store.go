@@ -422,7 +422,7 @@ func (s *Store) ScanSlot(db int, slot uint16, after []byte, fn func(key []byte, 
 		return fmt.Errorf("engine: scan slot %d db %d: %w", slot, db, err)
 	}
 	var corrupt error
-	err = scanRecords(iter, func(key []byte, val []byte) bool {
+	err = scanRecords(iter, func(_ []byte, _ int, key, val []byte) bool {
 		k, sib, derr := s.ownRecord(db, key, val)
 		if derr != nil {
 			corrupt = derr
@@ -436,13 +436,14 @@ func (s *Store) ScanSlot(db int, slot uint16, after []byte, fn func(key []byte, 
 	return nil
 }
 
-// scanRecords walks iter from the start, passing each data record's user key
-// and raw value (both valid only during the call) to fn until it returns
-// false, then closes iter.
-func scanRecords(iter *pebble.Iterator, fn func(key, val []byte) bool) error {
+// scanRecords walks iter from the start, passing each data record's pebble
+// key k, its database and user key, and its raw value (all valid only during
+// the call) to fn until it returns false, then closes iter.
+func scanRecords(iter *pebble.Iterator, fn func(k []byte, db int, key, val []byte) bool) error {
 	var err error
 	for valid := iter.First(); valid; valid = iter.Next() {
-		_, key, ok := parseDataKey(iter.Key())
+		k := iter.Key()
+		db, key, ok := parseDataKey(k)
 		if !ok {
 			continue
 		}
@@ -451,7 +452,7 @@ func scanRecords(iter *pebble.Iterator, fn func(key, val []byte) bool) error {
 			err = verr
 			break
 		}
-		if !fn(key, val) {
+		if !fn(k, db, key, val) {
 			break
 		}
 	}
