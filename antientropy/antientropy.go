@@ -23,7 +23,19 @@
 // are up and hold the data of the current ring (Snapshot.Ready: no range
 // transfer in progress), and only over the slots whose preference lists
 // name both. Repairs are throttled (Config.RepairsPerSecond) so that the
-// background work leaves the disks and the network to client traffic.
+// background work leaves the disks and the network to client traffic. The
+// throttle is a fixed rate, not Dynamo's admission control by foreground
+// latency, and it does not cover the slot scans and page fetches, which
+// cost one pass over a differing slot on each side; a differing slot's
+// record digests are held in memory while it is compared.
+//
+// Records whose versions have all been dead for longer than the tombstone
+// grace are left out of repairs (Store.Reclaimable): each replica's expiry
+// removes them in its own time, and copying one back would undo that.
+// Until both replicas have removed it, its slot compares as different and
+// is scanned at each round. A ring change during a round ends the round.
+// A FLUSHALL or FLUSHDB empties only the node it runs on (they write no
+// tombstones), so anti-entropy brings the other replicas' copies back.
 //
 // It must never write anything but a merge (version.Merge is commutative
 // and idempotent, so a repair that races a client write, or another
@@ -60,6 +72,10 @@ type Store interface {
 	Get(db int, key []byte) (version.Siblings, error)
 	// Merge merges in with the stored siblings and returns the result.
 	Merge(db int, key []byte, in version.Siblings) (version.Siblings, error)
+	// Reclaimable reports whether every version of sib has been dead for
+	// longer than the tombstone grace: a record expiry removes, which a
+	// repair must not copy back.
+	Reclaimable(sib version.Siblings) bool
 }
 
 // Peers makes the calls a round needs; *cluster.Transport implements it.
@@ -198,7 +214,7 @@ func (a *AntiEntropy) round(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
-		differ, repaired, err := a.compareWith(ctx, p.node, p.slots)
+		differ, repaired, err := a.compareWith(ctx, p.node, p.slots, s.Log)
 		if err != nil {
 			a.stats.Failures.Add(1)
 			a.log.Debug("anti-entropy with a peer stopped", "peer", p.node, "err", err)
@@ -256,7 +272,7 @@ func (a *AntiEntropy) plan(s *cluster.Snapshot) []peerPlan {
 // compareWith compares the given slots (ascending) with node's copies and
 // repairs what differs; it returns the number of slots that differed and
 // of records repaired.
-func (a *AntiEntropy) compareWith(ctx context.Context, node string, slots []uint16) (differ, repaired int, err error) {
+func (a *AntiEntropy) compareWith(ctx context.Context, node string, slots []uint16, log cluster.LogDigest) (differ, repaired int, err error) {
 	if len(slots) == 0 {
 		return 0, 0, nil
 	}
@@ -273,6 +289,11 @@ func (a *AntiEntropy) compareWith(ctx context.Context, node string, slots []uint
 	}
 	ours, trusted := a.store.SlotDigests(from, to)
 	for _, slot := range slots {
+		if !a.stillCurrent(log) {
+			// The ring changed: these slots may no longer be shared, or
+			// already purged; the next round plans afresh.
+			return differ, repaired, nil
+		}
 		i := int(slot - from)
 		a.stats.SlotsCompared.Add(1)
 		if trusted && theirs.Trusted && ours[i] == theirs.Slot[i] {
@@ -291,6 +312,16 @@ func (a *AntiEntropy) compareWith(ctx context.Context, node string, slots []uint
 	return differ, repaired, nil
 }
 
+// stillCurrent reports whether the ring is still the one of log, which the
+// round planned for (always, without a snapshot source: the tests').
+func (a *AntiEntropy) stillCurrent(log cluster.LogDigest) bool {
+	if a.snapshot == nil {
+		return true
+	}
+	s := a.snapshot()
+	return s != nil && s.Log == log
+}
+
 // repairSlot finds the records of slot that this node and node do not
 // hold alike and repairs each; it returns how many it repaired.
 func (a *AntiEntropy) repairSlot(ctx context.Context, node string, slot uint16) (int, error) {
@@ -307,16 +338,27 @@ func (a *AntiEntropy) repairSlot(ctx context.Context, node string, slot uint16) 
 	}
 	diff := differing(local, remote)
 	a.stats.KeysDiffering.Add(int64(len(diff)))
-	for i, c := range diff {
+	repaired := 0
+	for _, c := range diff {
 		if err := a.throttle(ctx); err != nil {
-			return i, err
+			return repaired, err
 		}
-		if err := a.repairKey(ctx, node, c.DB, c.Key); err != nil {
-			a.stats.Failures.Add(1)
-			return i, err
+		err := a.repairKey(ctx, node, c.DB, c.Key)
+		if err == nil {
+			repaired++
+			continue
 		}
+		a.stats.Failures.Add(1)
+		var pe peerError
+		if errors.As(err, &pe) || ctx.Err() != nil {
+			return repaired, err
+		}
+		// One record that cannot be repaired here (corrupt, too many
+		// siblings, a database this node does not have) must not stop the
+		// comparison of every later slot.
+		a.log.Debug("anti-entropy skipped a record", "peer", node, "db", c.DB, "key", c.Key, "err", err)
 	}
-	return len(diff), nil
+	return repaired, nil
 }
 
 // fetchSlot reads all of node's record digests of slot, page by page.
@@ -343,21 +385,30 @@ func (a *AntiEntropy) fetchSlot(ctx context.Context, node string, slot uint16) (
 	}
 }
 
+// peerError is a failed call to the peer: the comparison with it stops,
+// where a failure of one record's local repair only skips that record.
+type peerError struct{ err error }
+
+func (e peerError) Error() string { return e.err.Error() }
+func (e peerError) Unwrap() error { return e.err }
+
 // repairKey merges node's copy of (db, key) into this node's and sends the
-// result back if node's copy lacks any of it.
+// result back if node's copy lacks any of it. A copy whose versions have
+// all been dead past the tombstone grace counts as absent: expiry removes
+// it on each replica in its own time, and copying it back would undo that.
 func (a *AntiEntropy) repairKey(ctx context.Context, node string, db int, key []byte) error {
 	cctx, cancel := context.WithTimeout(ctx, a.cfg.CallTimeout)
 	defer cancel()
 	theirs, err := a.peers.Read(cctx, node, db, key)
 	if err != nil {
-		return fmt.Errorf("antientropy: read db %d key %q from %s: %w", db, key, node, err)
+		return peerError{fmt.Errorf("antientropy: read db %d key %q from %s: %w", db, key, node, err)}
 	}
 	ours, err := a.store.Get(db, key)
 	if err != nil {
 		return fmt.Errorf("antientropy: read db %d key %q: %w", db, key, err)
 	}
 	merged := ours
-	if len(theirs) > 0 {
+	if len(theirs) > 0 && !a.store.Reclaimable(theirs) {
 		merged, err = a.store.Merge(db, key, theirs)
 		if err != nil {
 			return fmt.Errorf("antientropy: merge db %d key %q: %w", db, key, err)
@@ -366,9 +417,9 @@ func (a *AntiEntropy) repairKey(ctx context.Context, node string, db int, key []
 			a.stats.KeysPulled.Add(1)
 		}
 	}
-	if len(merged) > 0 && !merged.Equal(theirs) {
+	if len(merged) > 0 && !merged.Equal(theirs) && !a.store.Reclaimable(merged) {
 		if err := a.peers.Write(cctx, node, db, key, merged, ""); err != nil {
-			return fmt.Errorf("antientropy: write db %d key %q to %s: %w", db, key, node, err)
+			return peerError{fmt.Errorf("antientropy: write db %d key %q to %s: %w", db, key, node, err)}
 		}
 		a.stats.KeysPushed.Add(1)
 	}

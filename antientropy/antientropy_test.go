@@ -15,10 +15,13 @@ import (
 	"github.com/ringstore/ringstore/version"
 )
 
-func openStore(t *testing.T) *engine.Store {
+func openStore(t *testing.T, mutate ...func(*engine.Config)) *engine.Store {
 	t.Helper()
 	cfg := engine.DefaultLocalConfig()
 	cfg.ExpireInterval = time.Hour
+	for _, m := range mutate {
+		m(&cfg)
+	}
 	s, err := engine.Open(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -70,6 +73,8 @@ func (p *storePeer) Write(_ context.Context, _ string, db int, key []byte, sib v
 	return err
 }
 
+var testStart = time.Now().UnixMilli()
+
 func newTestAntiEntropy(t *testing.T, store Store, peers Peers) *AntiEntropy {
 	t.Helper()
 	cfg := Config{NodeID: "a", RepairsPerSecond: 1 << 20}
@@ -78,8 +83,11 @@ func newTestAntiEntropy(t *testing.T, store Store, peers Peers) *AntiEntropy {
 	return a
 }
 
+// value is the n-th write by node, stamped n ms after the test's start:
+// recent, so that no test tombstone is past the grace period unless the
+// test says so.
 func value(node string, n uint64, val string) version.Version {
-	at := version.MakeHLC(1_735_689_600_000+int64(n), 0)
+	at := version.MakeHLC(testStart+int64(n), 0)
 	return version.Version{
 		Clock:     version.Clock{{Node: node, Counter: n, Stamp: at}},
 		Timestamp: at,
@@ -184,7 +192,7 @@ func TestRepairConverges(t *testing.T) {
 	}
 	peer := newStorePeer(b)
 	ae := newTestAntiEntropy(t, a, peer)
-	gotDiffer, repaired, err := ae.compareWith(ctx, "b", allSlots())
+	gotDiffer, repaired, err := ae.compareWith(ctx, "b", allSlots(), cluster.LogDigest{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -195,7 +203,7 @@ func TestRepairConverges(t *testing.T) {
 		t.Fatalf("descended into %d slots, %d differ", peer.calls["slot-keys"], differ)
 	}
 	requireSame(t, a, b, keys)
-	if d, n, err := ae.compareWith(ctx, "b", allSlots()); d != 0 || n != 0 || err != nil {
+	if d, n, err := ae.compareWith(ctx, "b", allSlots(), cluster.LogDigest{}); d != 0 || n != 0 || err != nil {
 		t.Fatalf("second comparison: %d slots, %d keys, %v", d, n, err)
 	}
 	st := ae.Stats()
@@ -231,13 +239,13 @@ func TestRepairPagesAndFailures(t *testing.T) {
 	}
 	ae := newTestAntiEntropy(t, a, peer)
 	slot := []uint16{ring.Slot([]byte("{one}"))}
-	if _, _, err := ae.compareWith(ctx, "b", slot); err == nil {
+	if _, _, err := ae.compareWith(ctx, "b", slot, cluster.LogDigest{}); err == nil {
 		t.Fatal("a failed write went unreported")
 	}
 	if peer.calls["slot-keys"] < 3 {
 		t.Fatalf("9000 records came in %d pages of at most 4096", peer.calls["slot-keys"])
 	}
-	if _, _, err := ae.compareWith(ctx, "b", slot); err != nil {
+	if _, _, err := ae.compareWith(ctx, "b", slot, cluster.LogDigest{}); err != nil {
 		t.Fatal(err)
 	}
 	requireSame(t, a, b, keys)
@@ -297,5 +305,69 @@ func TestWireRejectsMalformed(t *testing.T) {
 	}
 	if _, err := decodeDigests([]byte{1, 0, 0}, 0, 0); err == nil {
 		t.Error("short digests accepted")
+	}
+}
+
+// TestRepairLeavesReclaimedRecordsAlone: a delete whose tombstone is past
+// the grace period is removed by each replica's expiry in its own time;
+// anti-entropy must neither copy it back to a replica that removed it nor
+// fetch it from one that has not yet, while it still repairs a recent
+// delete.
+func TestRepairLeavesReclaimedRecordsAlone(t *testing.T) {
+	ctx := context.Background()
+	a, b := openStore(t), openStore(t)
+	old := value("n1", 1, "")
+	old.Timestamp = version.MakeHLC(testStart-2*time.Hour.Milliseconds(), 0)
+	old.Clock = version.Clock{{Node: "n1", Counter: 1, Stamp: old.Timestamp}}
+	old.Tombstone, old.Value = true, nil
+	merge(t, a, 0, "{s}dead-on-a", old)
+	merge(t, b, 0, "{s}dead-on-b", old)
+	recent := value("n1", 2, "")
+	recent.Tombstone, recent.Value = true, nil
+	merge(t, a, 0, "{s}recent-delete", recent)
+	peer := newStorePeer(b)
+	ae := newTestAntiEntropy(t, a, peer)
+	if _, _, err := ae.compareWith(ctx, "b", []uint16{ring.Slot([]byte("{s}"))}, cluster.LogDigest{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		s    *engine.Store
+		key  string
+		want bool
+	}{{b, "{s}dead-on-a", false}, {a, "{s}dead-on-b", false}, {b, "{s}recent-delete", true}} {
+		sib, err := c.s.Get(0, []byte(c.key))
+		if err != nil || (len(sib) > 0) != c.want {
+			t.Errorf("%s: %d versions (%v), want present %v", c.key, len(sib), err, c.want)
+		}
+	}
+}
+
+// TestRepairSkipsARecordItCannotRepair: a record this node cannot take (a
+// database it does not have) is counted as a failure and skipped, and the
+// slots after it are still repaired.
+func TestRepairSkipsARecordItCannotRepair(t *testing.T) {
+	ctx := context.Background()
+	a := openStore(t)
+	b := openStore(t, func(c *engine.Config) { c.Databases = 32 })
+	good := "{y}later"
+	sy := ring.Slot([]byte(good))
+	bad := ""
+	for i := 0; bad == ""; i++ { // a key whose slot comes before good's
+		if k := fmt.Sprintf("{x%d}only-in-db-20", i); ring.Slot([]byte(k)) < sy {
+			bad = k
+		}
+	}
+	merge(t, b, 20, bad, value("n1", 1, "v"))
+	merge(t, b, 0, good, value("n1", 2, "v"))
+	slots := []uint16{ring.Slot([]byte(bad)), sy}
+	ae := newTestAntiEntropy(t, a, newStorePeer(b))
+	if _, _, err := ae.compareWith(ctx, "b", slots, cluster.LogDigest{}); err != nil {
+		t.Fatalf("a record of a database this node lacks stopped the comparison: %v", err)
+	}
+	if sib, _ := a.Get(0, []byte(good)); len(sib) != 1 {
+		t.Fatal("the other slot was not repaired")
+	}
+	if ae.Stats().Failures.Load() != 1 {
+		t.Fatalf("failures = %d, want 1", ae.Stats().Failures.Load())
 	}
 }

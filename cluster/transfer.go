@@ -349,9 +349,8 @@ func (t *Transfers) updatePending() {
 // finishIfDone announces the current table synced when nothing is left.
 func (t *Transfers) finishIfDone() {
 	if len(t.ranges) == 0 && t.snap != nil && t.synced != nil {
-		if t.table != t.savedFor {
-			t.saveHeld()
-			t.savedFor = t.table
+		if t.table != t.savedFor && t.saveHeld() {
+			t.savedFor = t.table // else tried again at the next snapshot
 		}
 		t.synced(t.snap.Log)
 	}

@@ -109,18 +109,27 @@ func (t *Transfers) loadHeld() *heldSlots {
 
 // saveHeld records the slots held under the table just announced synced,
 // when they differ from the last record (a synced write per change of
-// holdings, not per snapshot).
-func (t *Transfers) saveHeld() {
+// holdings, not per snapshot), and reports whether the record is now
+// current. When the write fails it tries to leave an empty record instead,
+// which a restart reads as none (pull every slot): the old one could name
+// slots this node has since lost and purged.
+func (t *Transfers) saveHeld() bool {
 	if t.cfg.Held == nil || t.table == nil {
-		return
+		return true
 	}
 	b := encodeHeld(heldUnder(t.table, t.cfg.NodeID, t.cfg.N))
 	if bytes.Equal(b, t.savedHeld) {
-		return
+		return true
 	}
 	if err := t.cfg.Held.PutMeta(heldMetaName, b); err != nil {
-		t.log.Warn("range transfer: cannot record the held slots; a restart will pull every slot", "err", err)
-		return
+		t.savedHeld = nil
+		if err2 := t.cfg.Held.PutMeta(heldMetaName, []byte{}); err2 != nil {
+			t.log.Error("range transfer: cannot record the held slots nor clear the old record; a restart may skip slots it lacks", "err", err, "clear_err", err2)
+		} else {
+			t.log.Warn("range transfer: cannot record the held slots; a restart will pull every slot", "err", err)
+		}
+		return false
 	}
 	t.savedHeld = b
+	return true
 }

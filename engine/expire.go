@@ -137,6 +137,16 @@ func (s *Store) examineForExpiry() []expireTask {
 	return tasks
 }
 
+// Reclaimable reports whether every version of sib has been dead (a delete,
+// or an expired value) for longer than TombstoneGrace by the store's clock:
+// a record the expiry cycle removes. Anti-entropy must not copy one back onto
+// a replica whose expiry already removed it, or the replicas would hand it
+// back and forth until their expiry passes happened to meet.
+func (s *Store) Reclaimable(sib version.Siblings) bool {
+	_, remove, _ := planExpiry(sib, s.cfg.Now().UnixMilli(), s.cfg.TombstoneGrace.Milliseconds())
+	return remove
+}
+
 // planExpiry decides what expiry does to a record at nowMs: next is the
 // record with every expired value turned into a tombstone (nil if there is
 // none), remove says every version is dead and has been for graceMs, and

@@ -189,8 +189,11 @@ func (s *Store) loadRecords() error {
 		}
 		k := iter.Key()
 		db, _, isData := parseDataKey(k)
+		if !isData {
+			continue // not a record this store wrote: nothing to count or cache
+		}
 		s.digests.replace(k, nil, val)
-		if isData && db < len(s.counts.dbs) {
+		if db < len(s.counts.dbs) {
 			// A record that does not decode counts as no key, as reads see it.
 			if sib, err := s.ids.Decode(val); err == nil {
 				s.counts.move(db, dataKeySlot(k), classAbsent, classify(sib))

@@ -268,7 +268,13 @@ func (n *Node) startTransfers() error {
 	tcfg.N = n.cfg.N
 	tcfg.Databases = n.cfg.Databases
 	tcfg.Logger = n.log.With("component", "transfer")
-	tcfg.Held = n.store
+	if n.cfg.AntiEntropyInterval > 0 {
+		// Pulling only the slots gained while down relies on anti-entropy
+		// for what the node lost in a crash (the last second under fsync
+		// everysec) and for a slot lost and regained while it was down:
+		// without it, a restart pulls every slot as before.
+		tcfg.Held = n.store
+	}
 	tcfg.Dropper = n.store
 	var err error
 	n.transfers, err = cluster.StartTransfers(tcfg, n.store, n.transport, n.members.Subscribe(), n.members.SetSynced)
