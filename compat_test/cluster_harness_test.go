@@ -31,6 +31,8 @@ type clusterOptions struct {
 	Fsync   string // --fsync always|everysec|no
 	N, R, W int    // --n, --r, --w
 	Secret  string // --cluster-secret
+	// AntiEntropyMs is --anti-entropy-interval-ms when not zero.
+	AntiEntropyMs int
 }
 
 // cluster is a ring of real ringstore processes on loopback ports, started
@@ -146,6 +148,9 @@ func (c *cluster) tryLaunch(bin string, node *clusterNode) error {
 		}
 		if c.opts.Secret != "" {
 			args = append(args, "--cluster-secret", c.opts.Secret)
+		}
+		if c.opts.AntiEntropyMs != 0 {
+			args = append(args, "--anti-entropy-interval-ms", strconv.Itoa(c.opts.AntiEntropyMs))
 		}
 		node.mu.Lock()
 		node.args = args
