@@ -31,7 +31,13 @@
 //
 // Records whose versions have all been dead for longer than the tombstone
 // grace are left out of repairs (Store.Reclaimable): each replica's expiry
-// removes them in its own time, and copying one back would undo that.
+// removes them in its own time, and copying one back would undo that. So is
+// a record that one replica lacks and whose versions were all written
+// before the grace (Store.PastGrace): the replica may have purged the
+// tombstone of a delete, and copying the old value would resurrect it.
+// Such records are counted (KeysLeft); read repair can still bring one
+// back when the key is read, the resurrection Dynamo avoids by keeping
+// nodes from being away longer than the grace.
 // Until both replicas have removed it, its slot compares as different and
 // is scanned at each round. A ring change during a round ends the round.
 // A FLUSHALL or FLUSHDB empties only the node it runs on (they write no
@@ -76,6 +82,10 @@ type Store interface {
 	// longer than the tombstone grace: a record expiry removes, which a
 	// repair must not copy back.
 	Reclaimable(sib version.Siblings) bool
+	// PastGrace reports whether every version of sib was written longer
+	// than the tombstone grace ago: a replica lacking it may have purged
+	// the tombstone of its delete, so a repair must not copy it there.
+	PastGrace(sib version.Siblings) bool
 }
 
 // Peers makes the calls a round needs; *cluster.Transport implements it.
@@ -141,6 +151,7 @@ type Stats struct {
 	KeysDiffering  atomic.Int64 // records found held differently
 	KeysPulled     atomic.Int64 // repairs that changed this node's copy
 	KeysPushed     atomic.Int64 // repairs that sent the merged copy to the peer
+	KeysLeft       atomic.Int64 // records one side lacks, left alone as older than the tombstone grace
 	Failures       atomic.Int64 // failed calls or repairs (retried next round)
 }
 
@@ -406,6 +417,12 @@ func (a *AntiEntropy) repairKey(ctx context.Context, node string, db int, key []
 	ours, err := a.store.Get(db, key)
 	if err != nil {
 		return fmt.Errorf("antientropy: read db %d key %q: %w", db, key, err)
+	}
+	// A record only one side has, written before the tombstone grace, may
+	// be a delete the other side has purged: leave it (see Store.PastGrace).
+	if (len(ours) == 0 && a.store.PastGrace(theirs)) || (len(theirs) == 0 && a.store.PastGrace(ours)) {
+		a.stats.KeysLeft.Add(1)
+		return nil
 	}
 	merged := ours
 	if len(theirs) > 0 && !a.store.Reclaimable(theirs) {

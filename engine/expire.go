@@ -147,6 +147,25 @@ func (s *Store) Reclaimable(sib version.Siblings) bool {
 	return remove
 }
 
+// PastGrace reports whether every version of sib was written longer than
+// TombstoneGrace ago by the store's clock. A replica that lacks such a
+// record may have held a delete of it whose tombstone it has since purged,
+// so anti-entropy must not copy the record onto it: that would bring the
+// deleted value back (Dynamo's resurrection), where a missing recent record
+// is simply a write the replica missed.
+func (s *Store) PastGrace(sib version.Siblings) bool {
+	if len(sib) == 0 {
+		return false
+	}
+	cut := s.cfg.Now().UnixMilli() - s.cfg.TombstoneGrace.Milliseconds()
+	for i := range sib {
+		if sib[i].Timestamp.Millis() >= cut {
+			return false
+		}
+	}
+	return true
+}
+
 // planExpiry decides what expiry does to a record at nowMs: next is the
 // record with every expired value turned into a tombstone (nil if there is
 // none), remove says every version is dead and has been for graceMs, and

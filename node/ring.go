@@ -174,7 +174,7 @@ func (n *Node) info(section string) string {
 	if ae := n.antiEntropy; ae != nil {
 		as := ae.Stats()
 		fmt.Fprintf(&b, "antientropy_rounds:%d\r\nantientropy_slots_compared:%d\r\nantientropy_slots_differing:%d\r\n", as.Rounds.Load(), as.SlotsCompared.Load(), as.SlotsDiffering.Load())
-		fmt.Fprintf(&b, "antientropy_keys_differing:%d\r\nantientropy_keys_pulled:%d\r\nantientropy_keys_pushed:%d\r\nantientropy_failures:%d\r\n", as.KeysDiffering.Load(), as.KeysPulled.Load(), as.KeysPushed.Load(), as.Failures.Load())
+		fmt.Fprintf(&b, "antientropy_keys_differing:%d\r\nantientropy_keys_pulled:%d\r\nantientropy_keys_pushed:%d\r\nantientropy_keys_left:%d\r\nantientropy_failures:%d\r\n", as.KeysDiffering.Load(), as.KeysPulled.Load(), as.KeysPushed.Load(), as.KeysLeft.Load(), as.Failures.Load())
 	}
 	fmt.Fprintf(&b, "slots_purged:%d\r\nrecords_purged:%d\r\n", ts.SlotsPurged.Load(), ts.RecordsPurged.Load())
 	targets := make([]string, 0, len(hints))
