@@ -26,8 +26,9 @@
 // background work leaves the disks and the network to client traffic. The
 // throttle is a fixed rate, not Dynamo's admission control by foreground
 // latency, and it does not cover the slot scans and page fetches, which
-// cost one pass over a differing slot on each side; a differing slot's
-// record digests are held in memory while it is compared.
+// cost one pass over a differing slot on each side. A slot is compared a
+// page of record digests (4096) at a time from each side, repairing as the
+// walk goes, so a huge hash-tagged slot costs two pages of memory.
 //
 // Records whose versions have all been dead for longer than the tombstone
 // grace are left out of repairs (Store.Reclaimable): each replica's expiry
@@ -167,6 +168,8 @@ type AntiEntropy struct {
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
 
+	slotPage int // record digests read at a time per side (defaultSlotPage)
+
 	// Owned by the round goroutine: when the next repair may start.
 	nextRepair time.Time
 }
@@ -179,7 +182,7 @@ func Start(cfg Config, store Store, peers Peers, snapshot func() *cluster.Snapsh
 		return nil, err
 	}
 	cfg.fillDefaults()
-	a := &AntiEntropy{cfg: cfg, store: store, peers: peers, snapshot: snapshot}
+	a := &AntiEntropy{cfg: cfg, store: store, peers: peers, snapshot: snapshot, slotPage: defaultSlotPage}
 	a.log = cfg.Logger.With("node", cfg.NodeID, "component", "antientropy")
 	a.ctx, a.cancel = context.WithCancel(context.Background())
 	a.wg.Go(a.run)
@@ -336,64 +339,67 @@ func (a *AntiEntropy) stillCurrent(log cluster.LogDigest) bool {
 // repairSlot finds the records of slot that this node and node do not
 // hold alike and repairs each; it returns how many it repaired.
 func (a *AntiEntropy) repairSlot(ctx context.Context, node string, slot uint16) (int, error) {
-	var local []entry
-	if err := a.store.ScanSlotDigests(slot, 0, nil, func(db int, key []byte, h uint64) bool {
-		local = append(local, entry{DB: db, Key: key, Hash: h})
-		return true
-	}); err != nil {
-		return 0, fmt.Errorf("antientropy: slot %d: %w", slot, err)
-	}
-	remote, err := a.fetchSlot(ctx, node, slot)
-	if err != nil {
-		return 0, err
-	}
-	diff := differing(local, remote)
-	a.stats.KeysDiffering.Add(int64(len(diff)))
+	local := newDigests(func(after cursor) ([]entry, bool, error) {
+		var es []entry
+		more := false
+		err := a.store.ScanSlotDigests(slot, after.DB, after.Key, func(db int, key []byte, h uint64) bool {
+			if len(es) == a.slotPage {
+				more = true
+				return false
+			}
+			es = append(es, entry{DB: db, Key: key, Hash: h})
+			return true
+		})
+		if err != nil {
+			return nil, false, fmt.Errorf("antientropy: slot %d: %w", slot, err)
+		}
+		return es, more, nil
+	})
+	remote := newDigests(func(after cursor) ([]entry, bool, error) {
+		return a.fetchPage(ctx, node, keysReq{Slot: slot, After: after, MaxEntries: a.slotPage})
+	})
 	repaired := 0
-	for _, c := range diff {
+	err := walkDiff(local, remote, func(c cursor) error {
+		a.stats.KeysDiffering.Add(1)
 		if err := a.throttle(ctx); err != nil {
-			return repaired, err
+			return err
 		}
 		err := a.repairKey(ctx, node, c.DB, c.Key)
 		if err == nil {
 			repaired++
-			continue
+			return nil
 		}
 		a.stats.Failures.Add(1)
 		var pe peerError
 		if errors.As(err, &pe) || ctx.Err() != nil {
-			return repaired, err
+			return err
 		}
 		// One record that cannot be repaired here (corrupt, too many
 		// siblings, a database this node does not have) must not stop the
 		// comparison of every later slot.
 		a.log.Debug("anti-entropy skipped a record", "peer", node, "db", c.DB, "key", c.Key, "err", err)
-	}
-	return repaired, nil
+		return nil
+	})
+	return repaired, err
 }
 
-// fetchSlot reads all of node's record digests of slot, page by page.
-func (a *AntiEntropy) fetchSlot(ctx context.Context, node string, slot uint16) ([]entry, error) {
-	var all []entry
-	q := keysReq{Slot: slot, MaxEntries: 4096}
-	for {
-		cctx, cancel := context.WithTimeout(ctx, a.cfg.CallTimeout)
-		p, err := a.peers.Call(cctx, node, cluster.OpSlotKeys, q.appendBinary(nil))
-		cancel()
-		if err != nil {
-			return nil, fmt.Errorf("antientropy: slot %d of %s: %w", slot, node, err)
-		}
-		es, more, err := decodeKeysReply(p, q)
-		if err != nil {
-			return nil, fmt.Errorf("antientropy: slot %d of %s: %w", slot, node, err)
-		}
-		all = append(all, es...)
-		if !more {
-			return all, nil
-		}
-		last := es[len(es)-1]
-		q.After = cursor{DB: last.DB, Key: last.Key}
+// defaultSlotPage is the number of record digests read at a time from each
+// side when comparing a slot.
+const defaultSlotPage = 4096
+
+// fetchPage reads one page of node's record digests.
+func (a *AntiEntropy) fetchPage(ctx context.Context, node string, q keysReq) ([]entry, bool, error) {
+	cctx, cancel := context.WithTimeout(ctx, a.cfg.CallTimeout)
+	p, err := a.peers.Call(cctx, node, cluster.OpSlotKeys, q.appendBinary(nil))
+	cancel()
+	if err != nil {
+		return nil, false, peerError{fmt.Errorf("antientropy: slot %d of %s: %w", q.Slot, node, err)}
 	}
+	es, more, err := decodeKeysReply(p, q)
+	if err != nil {
+		return nil, false, peerError{fmt.Errorf("antientropy: slot %d of %s: %w", q.Slot, node, err)}
+	}
+	return es, more, nil
 }
 
 // peerError is a failed call to the peer: the comparison with it stops,

@@ -37,10 +37,11 @@ type storePeer struct {
 	handlers map[cluster.Op]cluster.OpHandler
 	fail     func(op string) error
 	calls    map[string]int
+	slots    map[uint16]bool // slots whose record digests were asked for
 }
 
 func newStorePeer(s *engine.Store) *storePeer {
-	return &storePeer{store: s, handlers: Handlers(s), calls: map[string]int{}}
+	return &storePeer{store: s, handlers: Handlers(s), calls: map[string]int{}, slots: map[uint16]bool{}}
 }
 
 func (p *storePeer) fault(op string) error {
@@ -54,6 +55,11 @@ func (p *storePeer) fault(op string) error {
 func (p *storePeer) Call(ctx context.Context, _ string, op cluster.Op, payload []byte) ([]byte, error) {
 	if err := p.fault(op.String()); err != nil {
 		return nil, err
+	}
+	if op == cluster.OpSlotKeys {
+		if q, err := decodeKeysReq(payload); err == nil {
+			p.slots[q.Slot] = true
+		}
 	}
 	return p.handlers[op](ctx, "a", payload)
 }
@@ -79,8 +85,9 @@ func newTestAntiEntropy(t *testing.T, store Store, peers Peers) *AntiEntropy {
 	t.Helper()
 	cfg := Config{NodeID: "a", RepairsPerSecond: 1 << 20}
 	cfg.fillDefaults()
-	a := &AntiEntropy{cfg: cfg, log: cfg.Logger, store: store, peers: peers}
-	return a
+	// Small pages, so that comparisons cross many page boundaries on both
+	// sides, repairing as they go.
+	return &AntiEntropy{cfg: cfg, log: cfg.Logger, store: store, peers: peers, slotPage: 3}
 }
 
 // value is the n-th write by node, stamped n ms after the test's start:
@@ -199,8 +206,11 @@ func TestRepairConverges(t *testing.T) {
 	if gotDiffer != differ || repaired == 0 {
 		t.Fatalf("compareWith: %d slots differed (digests say %d), %d keys repaired", gotDiffer, differ, repaired)
 	}
-	if peer.calls["slot-keys"] != differ {
-		t.Fatalf("descended into %d slots, %d differ", peer.calls["slot-keys"], differ)
+	if len(peer.slots) != differ {
+		t.Fatalf("descended into %d slots, %d differ", len(peer.slots), differ)
+	}
+	if peer.calls["slot-keys"] <= differ {
+		t.Fatalf("%d pages for %d slots of about ten records: the walks did not page", peer.calls["slot-keys"], differ)
 	}
 	requireSame(t, a, b, keys)
 	if d, n, err := ae.compareWith(ctx, "b", allSlots(), cluster.LogDigest{}); d != 0 || n != 0 || err != nil {
@@ -238,15 +248,19 @@ func TestRepairPagesAndFailures(t *testing.T) {
 		return nil
 	}
 	ae := newTestAntiEntropy(t, a, peer)
+	ae.slotPage = defaultSlotPage
 	slot := []uint16{ring.Slot([]byte("{one}"))}
 	if _, _, err := ae.compareWith(ctx, "b", slot, cluster.LogDigest{}); err == nil {
 		t.Fatal("a failed write went unreported")
 	}
-	if peer.calls["slot-keys"] < 3 {
-		t.Fatalf("9000 records came in %d pages of at most 4096", peer.calls["slot-keys"])
-	}
+	failed := peer.calls["slot-keys"]
 	if _, _, err := ae.compareWith(ctx, "b", slot, cluster.LogDigest{}); err != nil {
 		t.Fatal(err)
+	}
+	// Both sides are read a page at a time, repairing as the walk goes: the
+	// failed comparison stopped in its first page, the full one read three.
+	if failed != 1 || peer.calls["slot-keys"]-failed != 3 {
+		t.Fatalf("pages read: %d by the failed comparison, %d by the full one; want 1 and 3", failed, peer.calls["slot-keys"]-failed)
 	}
 	requireSame(t, a, b, keys)
 }
@@ -256,8 +270,12 @@ func TestDifferingWalk(t *testing.T) {
 	local := []entry{e(0, "a", 1), e(0, "b", 2), e(0, "d", 4), e(1, "a", 5)}
 	remote := []entry{e(0, "b", 2), e(0, "c", 3), e(0, "d", 9), e(2, "", 7)}
 	var got []string
-	for _, c := range differing(local, remote) {
+	err := walkDiff(newDigests(onePage(local)), newDigests(onePage(remote)), func(c cursor) error {
 		got = append(got, fmt.Sprintf("%d/%s", c.DB, c.Key))
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 	want := []string{"0/a", "0/c", "0/d", "1/a", "2/"}
 	if !slices.Equal(got, want) {
