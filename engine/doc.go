@@ -60,6 +60,17 @@
 // a FLUSHDB that failed part way are reported untrustworthy until the next
 // Open.
 //
+// # Slot digests
+//
+// For anti-entropy the store also keeps one 64-bit digest per slot, the XOR
+// of a fixed hash (xxhash) of every record's pebble key and bytes
+// (SlotDigests, ScanSlotDigests, digest.go): canonical encodings make equal
+// contents hash equal on every replica, and XOR lets each record change
+// update its slot's digest in constant time, in the same places as the key
+// counts. Reclaimable and PastGrace tell anti-entropy which records it must
+// not copy between replicas (dead past the tombstone grace, or so old that
+// a replica lacking one may have purged its delete).
+//
 // # Expiry and tombstones
 //
 // Readers see expired versions at once as not live (Version.Live,
