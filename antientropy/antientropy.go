@@ -41,9 +41,8 @@
 // nodes from being away longer than the grace.
 // Until both replicas have removed it, its slot compares as different and
 // is scanned at each round. A ring change during a round ends the round.
-// A FLUSHALL or FLUSHDB on a ring empties every member and leaves a flush
-// barrier in each store, below which merged versions are dropped, so
-// anti-entropy cannot bring flushed values back.
+// A FLUSHALL or FLUSHDB empties only the node it runs on (they write no
+// tombstones), so anti-entropy brings the other replicas' copies back.
 //
 // It must never write anything but a merge (version.Merge is commutative
 // and idempotent, so a repair that races a client write, or another

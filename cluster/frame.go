@@ -68,11 +68,6 @@ const (
 	OpSlotDigests Op = OpReservedFirst + 1
 	OpSlotKeys    Op = OpReservedFirst + 2
 
-	// OpFlush empties a database (every database) of the node it is sent
-	// to, with a flush barrier: a ring-wide FLUSHDB or FLUSHALL (package
-	// node serves and sends it; EncodeFlush, DecodeFlush).
-	OpFlush Op = OpReservedFirst + 3
-
 	opLimit = 0x80 // first value that is not an op
 )
 
@@ -93,8 +88,6 @@ func (op Op) String() string {
 		return "slot-digests"
 	case OpSlotKeys:
 		return "slot-keys"
-	case OpFlush:
-		return "flush"
 	}
 	return fmt.Sprintf("op%#02x", uint8(op))
 }

@@ -127,22 +127,3 @@ func (d *PayloadReader) End() error {
 	}
 	return d.err
 }
-
-// EncodeFlush is an OpFlush request: zigzag varint db (-1: every database),
-// then the barrier as a uvarint.
-func EncodeFlush(db int, barrier uint64) []byte {
-	b := binary.AppendVarint(nil, int64(db))
-	return binary.AppendUvarint(b, barrier)
-}
-
-// DecodeFlush decodes an OpFlush request; db is -1 or a database number
-// (its range is the handler's to check).
-func DecodeFlush(p []byte) (db int, barrier uint64, err error) {
-	v, n := binary.Varint(p)
-	if n <= 0 || v < -1 || v > maxDB {
-		return 0, 0, fmt.Errorf("malformed payload: bad db")
-	}
-	d := PayloadReader{b: p[n:]}
-	barrier = d.Uvarint("barrier")
-	return int(v), barrier, d.End()
-}

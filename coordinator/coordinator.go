@@ -203,18 +203,6 @@ func (c *Coordinator) nextTimestamp() version.HLC {
 	return t
 }
 
-// Timestamp issues an HLC reading after every write this coordinator has
-// stamped: a ring-wide flush takes its barrier from it.
-func (c *Coordinator) Timestamp() version.HLC { return c.nextTimestamp() }
-
-// Observe makes every later write of this coordinator stamped after h (a
-// flush barrier from another node, whose clock may run ahead of this one).
-func (c *Coordinator) Observe(h version.HLC) {
-	c.hlcMu.Lock()
-	c.hlc = c.hlc.Observe(h, c.cfg.Now().UnixMilli())
-	c.hlcMu.Unlock()
-}
-
 // keyLocks serialises read-modify-write commands per key without a lock per
 // key: a fixed set of mutexes chosen by hash. Two keys may share a mutex,
 // which costs only concurrency.

@@ -123,31 +123,3 @@ func (c *Coordinator) handoffOnce() int {
 	}
 	return done
 }
-
-// DropHints removes the stored hints of db (of every database when db < 0):
-// after a flush, handing them off would bring flushed values back (the
-// barrier drops them at the target too; this frees the space).
-func (c *Coordinator) DropHints(db int) error {
-	if c.cfg.Hints == nil {
-		return nil
-	}
-	counts, err := c.cfg.Hints.HintCounts()
-	if err != nil {
-		return err
-	}
-	for target := range counts {
-		hs, err := c.cfg.Hints.PendingHints(target, 0)
-		if err != nil {
-			return err
-		}
-		for _, h := range hs {
-			if db >= 0 && h.DB != db {
-				continue
-			}
-			if err := c.cfg.Hints.RemoveHint(h); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
-}

@@ -71,13 +71,6 @@
 // not copy between replicas (dead past the tombstone grace, or so old that
 // a replica lacking one may have purged its delete).
 //
-// # Flush barriers
-//
-// FlushBefore empties databases and records, durably and first, a barrier
-// (an HLC reading) below which Update drops incoming versions of them
-// (barrier.go), so that a ring-wide flush is not undone by copies arriving
-// late: replica writes, hints, read repair, anti-entropy.
-//
 // # Expiry and tombstones
 //
 // Readers see expired versions at once as not live (Version.Live,

@@ -60,9 +60,6 @@ type Store struct {
 	counts  keyCounts   // visible-key counts per db and slot (counts.go)
 	digests slotDigests // per-slot record digests for anti-entropy (digest.go)
 
-	barrierMu sync.Mutex      // serializes FlushBefore's record of the barriers
-	barriers  []atomic.Uint64 // per db: versions written before are dropped (barrier.go)
-
 	hintMu     sync.Mutex     // guards hintCounts
 	hintCounts map[string]int // hints stored per target
 	hintSeq    atomic.Uint64  // last hint sequence number handed out
@@ -141,9 +138,6 @@ func Open(cfg Config) (*Store, error) {
 	}
 	s.bufs.New = func() any { return &buffer{b: make([]byte, 0, 256)} }
 	if err := s.loadHints(); err != nil {
-		return nil, errors.Join(err, db.Close())
-	}
-	if err := s.loadBarriers(); err != nil {
 		return nil, errors.Join(err, db.Close())
 	}
 	if err := s.loadRecords(); err != nil {
@@ -376,7 +370,6 @@ func (s *Store) Update(db int, key []byte, fn func(cur version.Siblings) (versio
 	if err != nil {
 		return nil, err
 	}
-	in = s.afterBarrier(db, in)
 	if err := checkSiblings(in); err != nil {
 		return nil, err
 	}

@@ -158,7 +158,6 @@ func StartWith(cfg Config, opts Options) (n *Node, err error) {
 	rcfg.Ring = ringAdmin{n.members, n.topo}
 	rcfg.Info = n.info
 	rcfg.Redirects = cfg.Redirects
-	rcfg.Flush = n
 	if n.srv, err = resp.NewServer(rcfg, n.coord); err != nil {
 		return nil, err
 	}
@@ -175,9 +174,6 @@ func StartWith(cfg Config, opts Options) (n *Node, err error) {
 		return nil, err
 	}
 	if err := n.peerSrv.Handle(cluster.OpSlotPage, n.transfers.PageHandler(n.store, cfg.Databases)); err != nil {
-		return nil, err
-	}
-	if err := n.peerSrv.Handle(cluster.OpFlush, n.serveFlush); err != nil {
 		return nil, err
 	}
 	for op, h := range antientropy.Handlers(n.store) {

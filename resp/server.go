@@ -46,9 +46,6 @@ type Config struct {
 	// Ring gives the RING and CLUSTER topology commands the ring's view and
 	// actions. nil: those commands answer that cluster support is disabled.
 	Ring RingAdmin
-	// Flush empties databases on every ring member (FLUSHALL, FLUSHDB).
-	// nil, or a ring of one node: the local store alone is flushed.
-	Flush RingFlusher
 	// Redirects makes the node answer -MOVED for a key whose preference
 	// list it is not in, instead of forwarding the command, so cluster-aware
 	// clients converge on a new topology at once. Plain clients cannot

@@ -56,20 +56,17 @@ func flushMode(w *Writer, args [][]byte) bool {
 	return true
 }
 
-// RingFlusher empties databases on every member of a ring (Config.Flush).
-type RingFlusher interface {
-	// FlushRing empties db (every database when db < 0) on every ring
-	// member, and reports false, having done nothing, when this node is
-	// alone in its ring. Its errors are client replies ("ERR ...").
-	FlushRing(ctx context.Context, db int) (ringWide bool, err error)
-}
-
 // cmdFlushAll is FLUSHALL [ASYNC|SYNC].
-func (srv *Server) cmdFlushAll(ctx context.Context, s *Session, w *Writer, args [][]byte) {
+func (srv *Server) cmdFlushAll(ctx context.Context, _ *Session, w *Writer, args [][]byte) {
 	if !flushMode(w, args) {
 		return
 	}
-	srv.flush(ctx, s, w, -1, func() error { return srv.coord.FlushAll(ctx) })
+	if err := srv.coord.FlushAll(ctx); err != nil {
+		srv.writeError(w, err)
+		return
+	}
+	srv.keyspace.touch()
+	w.Status("OK")
 }
 
 // cmdFlushDB is FLUSHDB [ASYNC|SYNC]: the selected database.
@@ -77,27 +74,7 @@ func (srv *Server) cmdFlushDB(ctx context.Context, s *Session, w *Writer, args [
 	if !flushMode(w, args) {
 		return
 	}
-	srv.flush(ctx, s, w, s.DB, func() error { return srv.coord.FlushDB(ctx, s.DB) })
-}
-
-// flush empties db (-1: every database): on every ring member through
-// Config.Flush when this node has peers (a flush of one replica would not
-// last: the others' copies come back by read repair and anti-entropy),
-// else with local.
-func (srv *Server) flush(ctx context.Context, s *Session, w *Writer, db int, local func() error) {
-	if f := srv.cfg.Flush; f != nil && !s.forwarded {
-		ringWide, err := f.FlushRing(ctx, db)
-		if ringWide {
-			srv.keyspace.touch()
-			if err != nil {
-				w.Error(err.Error())
-				return
-			}
-			w.Status("OK")
-			return
-		}
-	}
-	if err := local(); err != nil {
+	if err := srv.coord.FlushDB(ctx, s.DB); err != nil {
 		srv.writeError(w, err)
 		return
 	}
