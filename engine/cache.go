@@ -220,7 +220,7 @@ func (c *recordCache) dropSlots(drop *[ring.NumSlots]bool) {
 		sh := &c.shards[i]
 		sh.mu.Lock()
 		for h, e := range sh.m {
-			if len(e.key) >= 3 && e.key[0] == nsData && drop[int(e.key[1])<<8|int(e.key[2])] {
+			if len(e.key) >= 3 && e.key[0] == nsData && drop[dataKeySlot(e.key)] {
 				delete(sh.m, h)
 				sh.bytes -= int64(len(e.key) + len(e.rec) + entryOverhead)
 			}

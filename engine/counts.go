@@ -110,9 +110,6 @@ func (k *keyCounts) resetSlot(slot uint16) {
 	}
 }
 
-// dataKeySlot is the slot of a data key (see appendSlotDBPrefix).
-func dataKeySlot(k []byte) uint16 { return uint16(k[1])<<8 | uint16(k[2]) }
-
 // SlotKeys returns how many records of db in slot have a value as their last
 // writer (present), and how many of those values have an expiry time
 // (expiring). When expiring is 0, present is the slot's number of visible

@@ -93,7 +93,7 @@ func (s *Store) ScanSlotDigests(slot uint16, afterDB int, after []byte, fn func(
 		return ErrClosed
 	}
 	defer s.gate.exit()
-	prefix := []byte{nsData, byte(slot >> 8), byte(slot)}
+	prefix := appendSlotPrefix(nil, slot)
 	lower := prefix
 	if after != nil {
 		if afterDB < 0 || afterDB > 255 {

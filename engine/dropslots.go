@@ -81,7 +81,7 @@ func dataSlotBound(slot int) []byte {
 	if slot >= ring.NumSlots {
 		return []byte{nsData + 1}
 	}
-	return []byte{nsData, byte(slot >> 8), byte(slot)}
+	return appendSlotPrefix(nil, uint16(slot))
 }
 
 // countSlots counts the records of the slots marked in drop.

@@ -32,10 +32,20 @@ func appendDataKey(b []byte, db int, key []byte) []byte {
 	return append(appendSlotDBPrefix(b, ring.Slot(key), db), key...)
 }
 
+// appendSlotPrefix appends the prefix shared by every record of slot, in
+// every db.
+func appendSlotPrefix(b []byte, slot uint16) []byte {
+	return append(b, nsData, byte(slot>>8), byte(slot))
+}
+
 // appendSlotDBPrefix appends the prefix shared by every record of db in slot.
 func appendSlotDBPrefix(b []byte, slot uint16, db int) []byte {
-	return append(b, nsData, byte(slot>>8), byte(slot), byte(db))
+	return append(appendSlotPrefix(b, slot), byte(db))
 }
+
+// dataKeySlot is the slot of a data key (len(k) >= 3), as a pebble key or
+// as the record cache keeps it.
+func dataKeySlot[K ~[]byte | ~string](k K) uint16 { return uint16(k[1])<<8 | uint16(k[2]) }
 
 // parseDataKey splits a data key into its db and user key. The user key
 // aliases k.
