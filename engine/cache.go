@@ -57,8 +57,9 @@ const cacheShards = 64
 type cacheShard struct {
 	mu    sync.Mutex
 	m     map[uint64]cacheEntry // hash of the pebble data key -> entry
+	held  map[uint64]struct{}   // entries an UpdateMany is replacing (see hold)
 	bytes int64                 // estimated size of m's keys, values and entries
-	_     [40]byte              // keep shards on separate cache lines
+	_     [32]byte              // keep shards on separate cache lines
 }
 
 // cacheEntry is a pebble data key and its record's encoding (empty for a
@@ -95,10 +96,34 @@ func (c *recordCache) get(h uint64, k []byte) (rec []byte, ok bool) {
 	sh := c.shard(h)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
+	if len(sh.held) > 0 {
+		if _, held := sh.held[h]; held {
+			return nil, false // the caller takes the stripe lock and waits
+		}
+	}
 	if e, ok := sh.m[h]; ok && e.key == string(k) {
 		return e.rec, true // put replaces e.rec, never its bytes
 	}
 	return nil, false
+}
+
+// hold hides the entry of hash h from get until put or remove replaces it, so that a reader without the stripe lock misses and waits for the
+// lock. UpdateMany holds every key of a batch before its commit and puts
+// them after it, all under their stripe locks: a reader that saw one key's
+// new record then finds each other key's new record or waits for it, never
+// the old one, so the batch is atomic to readers too. The caller holds the
+// stripe lock of h.
+func (c *recordCache) hold(h uint64) {
+	if c == nil {
+		return
+	}
+	sh := c.shard(h)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if sh.held == nil {
+		sh.held = make(map[uint64]struct{})
+	}
+	sh.held[h] = struct{}{}
 }
 
 // put caches rec (nil: absent) as the record of k, taking ownership of rec.
@@ -116,6 +141,9 @@ func (c *recordCache) put(h uint64, k, rec []byte) {
 	sh := c.shard(h)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
+	if len(sh.held) > 0 {
+		delete(sh.held, h)
+	}
 	switch e, ok := sh.m[h]; {
 	case ok && e.key == string(k):
 		sh.bytes += int64(len(rec) - len(e.rec))
@@ -187,6 +215,9 @@ func (c *recordCache) remove(h uint64, k []byte) {
 	sh := c.shard(h)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
+	if len(sh.held) > 0 {
+		delete(sh.held, h)
+	}
 	if e, ok := sh.m[h]; ok && e.key == string(k) {
 		delete(sh.m, h)
 		sh.bytes -= int64(len(k) + len(e.rec) + entryOverhead)
@@ -204,6 +235,7 @@ func (c *recordCache) clear() {
 		sh := &c.shards[i]
 		sh.mu.Lock()
 		clear(sh.m)
+		clear(sh.held)
 		sh.bytes = 0
 		sh.mu.Unlock()
 	}

@@ -1,0 +1,199 @@
+package engine
+
+import (
+	"bytes"
+	"fmt"
+	"slices"
+
+	"github.com/ringstore/ringstore/version"
+)
+
+// UpdateMany is Update for several keys of db in one step: with every key
+// locked, fn(i, cur) is called for each keys[i] in order, cur being what is
+// stored or, for a key repeated earlier in keys, what the earlier entry
+// left, and every record that changed goes to pebble in one batch. So the
+// keys change atomically, as an MSET does on Redis: no reader sees some of
+// them changed and others not, and a crash keeps all or none. It is also
+// cheaper than one Update per key, because pebble's commit (batch, commit
+// pipeline, WAL record) is paid once; BenchmarkUpdateMany measures it.
+// Under FsyncAlways the batch is synced before UpdateMany returns.
+//
+// An error from fn, an fn result that cannot be stored, a merge over
+// version.MaxSiblings or a stored record that does not decode (a
+// *CorruptError) ends the call with nothing written. fn runs with the keys
+// locked: it must be quick and must not call the Store. Like Update's, its
+// cur must not be kept or modified.
+func (s *Store) UpdateMany(db int, keys [][]byte, fn func(i int, cur version.Siblings) (version.Siblings, error)) error {
+	if err := s.checkDB(db); err != nil {
+		return err
+	}
+	if len(keys) == 0 {
+		return nil
+	}
+	if !s.gate.enter() {
+		return ErrClosed
+	}
+	defer s.gate.exit()
+
+	ents := make([]manyEntry, len(keys))
+	size := 0
+	for _, key := range keys {
+		size += dataPrefixLen + len(key)
+	}
+	kbuf := make([]byte, 0, size) // one allocation for every pebble key
+	for i, key := range keys {
+		start := len(kbuf)
+		kbuf = appendDataKey(kbuf, db, key)
+		ents[i] = manyEntry{key: key, k: kbuf[start:len(kbuf):len(kbuf)]}
+		ents[i].h = s.hash(ents[i].k)
+	}
+
+	// Stripes are locked in ascending order, the order lockAll uses, so
+	// that two batches, or a batch and a FLUSHDB, never wait on each other
+	// in a cycle.
+	stripes := make([]uint32, len(ents))
+	for i := range ents {
+		stripes[i] = uint32(ents[i].h % numStripes)
+	}
+	slices.Sort(stripes)
+	stripes = slices.Compact(stripes)
+	for _, i := range stripes {
+		s.locks[i].Lock()
+	}
+	defer func() {
+		for _, i := range stripes {
+			s.locks[i].Unlock()
+		}
+	}()
+
+	earlier := newEarlierEntries(ents)
+	changed := 0
+	for i := range ents {
+		e := &ents[i]
+		if j := earlier.of(i); j >= 0 {
+			e.old, e.oldRec = ents[j].merged, ents[j].rec
+		} else {
+			old, oldRec, err := s.load(db, e.key, e.h, e.k)
+			if err != nil {
+				return err
+			}
+			e.old, e.oldRec = old, oldRec
+		}
+		in, err := fn(i, e.old)
+		if err != nil {
+			return err
+		}
+		if err := checkSiblings(in); err != nil {
+			return err
+		}
+		merged := version.Merge(e.old, in)
+		if len(merged) == len(e.old) && merged.Equal(e.old) {
+			s.stats.mergesUnchanged.Add(1)
+			e.merged, e.rec = e.old, e.oldRec
+			continue
+		}
+		if len(merged) > version.MaxSiblings {
+			return fmt.Errorf("%w: merge of db %d key %q gives %d siblings (max %d)",
+				ErrInvalidSiblings, db, e.key, len(merged), version.MaxSiblings)
+		}
+		e.merged, e.rec, e.write = merged, merged.AppendBinary(nil), true
+		changed++
+	}
+	if changed == 0 {
+		return nil
+	}
+
+	if len(ents) > 1 {
+		// Readers without the locks must not see some keys changed and
+		// others not while the cache is brought up to date (see hold).
+		for i := range ents {
+			if ents[i].write {
+				s.cache.hold(ents[i].h)
+			}
+		}
+	}
+	// A key repeated in keys is set more than once in the batch; the last
+	// set wins in pebble as it does in the cache below.
+	b := s.db.NewBatch()
+	defer b.Close()
+	for i := range ents {
+		if e := &ents[i]; e.write {
+			if err := b.Set(e.k, e.rec, nil); err != nil {
+				return fmt.Errorf("engine: write %d keys of db %d: %w", changed, db, err)
+			}
+		}
+	}
+	if err := b.Commit(s.wo); err != nil {
+		// As in Update: what pebble holds is unknown, so the cache must
+		// read it again.
+		for i := range ents {
+			s.cache.forget(ents[i].h, ents[i].k)
+		}
+		return fmt.Errorf("engine: write %d keys of db %d: %w", changed, db, err)
+	}
+	// In key order, each entry replacing what the one before it left, so
+	// that the cache, counts and digests end where one Update per key
+	// would have left them.
+	for i := range ents {
+		e := &ents[i]
+		if !e.write {
+			continue
+		}
+		s.cache.put(e.h, e.k, e.rec)
+		s.counts.move(db, dataKeySlot(e.k), classify(e.old), classify(e.merged))
+		s.digests.replace(e.k, e.oldRec, e.rec)
+		s.stats.recordsWritten.Add(1)
+	}
+	return nil
+}
+
+// manyEntry is one key of an UpdateMany.
+type manyEntry struct {
+	key, k []byte // user key; pebble key
+	h      uint64
+	old    version.Siblings // before this entry: stored, or an earlier entry's
+	oldRec []byte           // old's encoding; nil when absent
+	merged version.Siblings // after it
+	rec    []byte           // merged's encoding
+	write  bool             // merged differs from old
+}
+
+// earlierEntries finds, for an entry of a batch, the last earlier entry of
+// the same key. A short batch (a pipeline's worth) is searched linearly,
+// comparing hashes first; a long one uses a map, where the linear search
+// would be quadratic.
+type earlierEntries struct {
+	ents  []manyEntry
+	byKey map[string]int
+}
+
+const earlierLinearMax = 32
+
+func newEarlierEntries(ents []manyEntry) *earlierEntries {
+	e := &earlierEntries{ents: ents}
+	if len(ents) > earlierLinearMax {
+		e.byKey = make(map[string]int, len(ents))
+	}
+	return e
+}
+
+// of returns the index of the last entry before i with ents[i]'s key, or -1.
+// With the map, the calls must come in order of i.
+func (e *earlierEntries) of(i int) int {
+	k := e.ents[i].k
+	if e.byKey != nil {
+		j, ok := e.byKey[string(k)]
+		e.byKey[string(k)] = i
+		if !ok {
+			return -1
+		}
+		return j
+	}
+	h := e.ents[i].h
+	for j := i - 1; j >= 0; j-- {
+		if e.ents[j].h == h && bytes.Equal(e.ents[j].k, k) {
+			return j
+		}
+	}
+	return -1
+}
