@@ -2,6 +2,7 @@ package coordinator
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 
 	"github.com/ringstore/ringstore/version"
@@ -167,6 +168,43 @@ func (c *Coordinator) Set(ctx context.Context, db int, key []byte, v Value) erro
 		return err // nothing was built: the local read failed
 	}
 	return c.replicate(ctx, db, key, nv, err)
+}
+
+// SetMany sets keys[i] to vals[i] for every i; a key repeated in keys ends
+// with its last value. On a node that is its ring's only member, with a
+// Store that has UpdateMany (the engine's), the keys change in one atomic
+// step, as an MSET on Redis does, and pay one storage commit; elsewhere
+// they are set one by one, in order, stopping at the first error, and the
+// caller that wants them concurrent fans out over Set itself.
+func (c *Coordinator) SetMany(ctx context.Context, db int, keys [][]byte, vals []Value) error {
+	if len(keys) != len(vals) {
+		return fmt.Errorf("coordinator: SetMany of %d keys with %d values", len(keys), len(vals))
+	}
+	if err := c.checkDB(db); err != nil {
+		return err
+	}
+	if err := ctxErr(ctx); err != nil {
+		return err
+	}
+	bs, ok := c.store.(batchStore)
+	if !ok || !c.alone(c.topology()) {
+		for i, key := range keys {
+			if err := c.Set(ctx, db, key, vals[i]); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return bs.UpdateMany(db, keys, func(i int, cur version.Siblings) (version.Siblings, error) {
+		return version.Siblings{c.newVersion(ctx, cur, vals[i], false)}, nil
+	})
+}
+
+// batchStore is a Store that changes several keys in one step
+// (engine.Store.UpdateMany): fn gives keys[i] its new siblings from cur, the
+// stored ones or what an earlier entry of the same key left.
+type batchStore interface {
+	UpdateMany(db int, keys [][]byte, fn func(i int, cur version.Siblings) (version.Siblings, error)) error
 }
 
 // Del deletes the key by writing a tombstone and reports whether a value was

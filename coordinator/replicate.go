@@ -114,7 +114,7 @@ func (c *Coordinator) topology() *Topology {
 // the coordinator's plan cache, which belongs to one Topology value, so a
 // new snapshot never sees a plan made from an older one.
 func (c *Coordinator) planFor(topo *Topology, key []byte) *plan {
-	if topo == nil || topo.Table == nil || topo.Table.Len() == 0 || (topo.Table.Len() == 1 && topo.Table.Has(c.cfg.NodeID)) {
+	if c.alone(topo) {
 		return &c.selfPlan
 	}
 	slot := ring.Slot(key)
@@ -129,6 +129,16 @@ func (c *Coordinator) planFor(topo *Topology, key []byte) *plan {
 	p := c.computePlan(topo, slot)
 	pc.plans[slot].Store(p)
 	return p
+}
+
+// Alone reports whether this node is its ring's only member, or has no
+// ring: every key is then coordinated and stored here and nowhere else.
+func (c *Coordinator) Alone() bool { return c.alone(c.topology()) }
+
+// alone reports whether topo is a ring of this node only (or no ring yet),
+// where every key's plan is selfPlan.
+func (c *Coordinator) alone(topo *Topology) bool {
+	return topo == nil || topo.Table == nil || topo.Table.Len() == 0 || (topo.Table.Len() == 1 && topo.Table.Has(c.cfg.NodeID))
 }
 
 // planCache holds the plans of one Topology, filled lazily slot by slot.

@@ -220,10 +220,17 @@ func (srv *Server) runRead(cs *connState) (quit bool, err error) {
 		cs.sess.lastActive.Store(now)
 		srv.runBatch(srv.deadlines.context(now), cs, cs.batch)
 	} else {
-		for _, args := range cs.batch {
+		for i := 0; i < len(cs.batch); {
 			now := srv.nanotime()
 			cs.sess.lastActive.Store(now)
-			srv.execute(srv.deadlines.context(now), &cs.sess, &cs.w, args)
+			ctx := srv.deadlines.context(now)
+			if n := srv.blindSetRun(&cs.sess, cs.batch[i:]); n > 1 {
+				srv.runBlindSets(ctx, cs, cs.batch[i:i+n]) // setrun.go
+				i += n
+			} else {
+				srv.execute(ctx, &cs.sess, &cs.w, cs.batch[i])
+				i++
+			}
 			if cs.sess.Quit {
 				break // Redis runs nothing the client sent after QUIT
 			}

@@ -24,6 +24,13 @@ import (
 func startServer(t *testing.T, mod func(*Config)) (*Server, string) {
 	t.Helper()
 	srv := newExecServer(t, mod)
+	return srv, serveOn(t, srv)
+}
+
+// serveOn serves srv on a loopback port and returns its address. Cleanup
+// closes it and checks that Serve returned nil.
+func serveOn(t *testing.T, srv *Server) string {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -43,7 +50,7 @@ func startServer(t *testing.T, mod func(*Config)) (*Server, string) {
 			t.Error("Serve did not return after Close")
 		}
 	})
-	return srv, ln.Addr().String()
+	return ln.Addr().String()
 }
 
 // rawClient is a plain TCP client speaking raw bytes.

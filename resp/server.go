@@ -102,6 +102,8 @@ type Server struct {
 	// outside tests; the fuzz test turns it off so that no input can rely
 	// on it.
 	recoverPanics bool
+	// setCmd is the SET command, which runs of blind SETs account to.
+	setCmd *command
 	// queryBufLimit bounds one command's size in the guard: maxQueryBuffer,
 	// smaller in tests.
 	queryBufLimit int64
@@ -150,6 +152,8 @@ type connState struct {
 	// one as long.
 	w     Writer
 	items []batchItem
+	// setRunState keeps the slices of a run of blind SETs (setrun.go).
+	setRunState
 }
 
 // NewServer returns a Server for coord. cfg must pass Validate.
@@ -192,6 +196,7 @@ func NewServer(cfg Config, coord *coordinator.Coordinator) (*Server, error) {
 	srv.workers.init(maxBatchWorkers)
 	srv.keyspace.interval = keyspaceInterval
 	srv.cmds = srv.newTable()
+	srv.setCmd = srv.cmds.lookup([]byte("set"))
 	return srv, nil
 }
 

@@ -387,13 +387,29 @@ func (srv *Server) cmdMGet(ctx context.Context, s *Session, w *Writer, args [][]
 	}
 }
 
-// cmdMSet writes key by key: not atomic across slots (see the file comment).
+// cmdMSet writes key by key on a ring: not atomic across slots (see the
+// file comment). A node alone in its ring writes every key in one atomic
+// step, as Redis does.
 func (srv *Server) cmdMSet(ctx context.Context, s *Session, w *Writer, args [][]byte) {
 	if len(args)%2 == 0 {
 		w.Error(arityText("mset"))
 		return
 	}
 	pairs := args[1:]
+	if srv.coord.Alone() {
+		keys := make([][]byte, 0, len(pairs)/2)
+		vals := make([]coordinator.Value, 0, len(pairs)/2)
+		for i := 0; i < len(pairs); i += 2 {
+			keys = append(keys, pairs[i])
+			vals = append(vals, stringValue(pairs[i+1], 0))
+		}
+		if err := srv.coord.SetMany(ctx, s.DB, keys, vals); err != nil {
+			srv.writeError(w, err)
+			return
+		}
+		w.Status("OK")
+		return
+	}
 	idx := lastOccurrences(pairs, 2) // MSET k 1 k 2 leaves 2: only the last write of a key matters
 	err := srv.forEachKey(len(idx), func(i int) error {
 		j := idx[i]
