@@ -117,6 +117,17 @@ func Open(cfg Config) (*Store, error) {
 	for i := range opts.Levels {
 		opts.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
 	}
+	// Let L0 hold more flushed memtables before compacting them into the
+	// lower levels: a workload that overwrites a working set (redis-benchmark
+	// -r, counters, sessions) then compacts several versions of a key in one
+	// go instead of rewriting the whole set at every fourth flush. Reads pay
+	// little for the extra files: most are served by the record cache, and
+	// the rest skip a file by its bloom filter. Measured with SET -P 16 over
+	// 100k keys: 5.0 us of server CPU per request against 5.3-6.2 with
+	// pebble's default of 4 (a 64 MiB memtable, or no compression, did not
+	// help).
+	opts.L0CompactionThreshold = 16
+	opts.L0StopWritesThreshold = 64
 	db, err := pebble.Open(cfg.Dir, opts)
 	if err != nil {
 		return nil, fmt.Errorf("engine: open %s: %w", cfg.Dir, err)
