@@ -205,7 +205,15 @@ func (srv *Server) redirect(w *Writer, key []byte) bool {
 	}
 	for _, r := range v.ranges() {
 		if r.start <= slot && slot <= r.end {
-			w.Error("MOVED " + strconv.Itoa(int(slot)) + " " + v.Members[r.nodes[0]].RESPAddr)
+			master := r.nodes[0]
+			addr := v.Members[master].RESPAddr
+			if master == v.Self || addr == "" {
+				// This node stands in for a preference list that is all
+				// down, or the master's address is not known yet: a MOVED
+				// would send the client back here, or nowhere. Serve it.
+				return false
+			}
+			w.Error("MOVED " + strconv.Itoa(int(slot)) + " " + addr)
 			return true
 		}
 	}

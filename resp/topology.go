@@ -99,7 +99,10 @@ func (srv *Server) ringView(w *Writer) (*RingView, bool) {
 	return srv.cfg.Ring.View(), true
 }
 
-// cmdClusterSlots is CLUSTER SLOTS: [start, end, [ip, port, id]...] per range.
+// cmdClusterSlots is CLUSTER SLOTS: [start, end, [ip, port, id, {}]...] per
+// range. The fourth element of a node is Redis 7's map of the node's other
+// endpoints (hostname, ...), empty as on a node with no hostname set: a
+// reply read off redis-server 7.0 in cluster mode.
 func (srv *Server) cmdClusterSlots(_ context.Context, _ *Session, w *Writer, _ [][]byte) {
 	v, ok := srv.ringView(w)
 	if !ok {
@@ -113,10 +116,11 @@ func (srv *Server) cmdClusterSlots(_ context.Context, _ *Session, w *Writer, _ [
 		w.Int(int64(r.end))
 		for _, id := range r.nodes {
 			host, port := splitAddr(v.Members[id].RESPAddr)
-			w.Array(3)
+			w.Array(4)
 			w.BulkString(host)
 			w.Int(int64(port))
 			w.BulkString(id)
+			w.Array(0)
 		}
 	}
 }

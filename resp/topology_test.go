@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -66,6 +67,49 @@ func randomView(rng *rand.Rand, size, n int) *RingView {
 	return v
 }
 
+// TestRedirectNeverPointsBack: with cluster redirects on, over random rings
+// with random down and syncing members, a node answers MOVED only for a
+// slot whose preference list leaves it out, naming another node's known
+// address, which is the master CLUSTER SLOTS publishes: never itself (the
+// stand-in for a preference list that is all down), which would send the
+// client round in a loop.
+func TestRedirectNeverPointsBack(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	moved, served := 0, 0
+	for trial := range 60 {
+		v := randomView(rng, 1+rng.IntN(6), 1+rng.IntN(3))
+		if trial%4 == 0 {
+			for id := range v.Members { // every other node down
+				if id != v.Self {
+					v.Topology.Down[id] = true
+				}
+			}
+		}
+		srv := &Server{cfg: Config{Ring: fixedRing{v}}}
+		var sw Writer
+		srv.cmdClusterSlots(context.Background(), nil, &sw, nil)
+		masters := slotsMasters(t, sw.Bytes())
+		for i := range 400 {
+			key := []byte(fmt.Sprint("key", trial, ".", i))
+			slot := ring.Slot(key)
+			var w Writer
+			if !srv.redirect(&w, key) {
+				served++
+				continue
+			}
+			moved++
+			got := string(w.Bytes())
+			want := "-MOVED " + strconv.Itoa(int(slot)) + " " + v.Members[masters[slot]].RESPAddr + "\r\n"
+			if masters[slot] == v.Self || got != want {
+				t.Fatalf("trial %d, self %s, down %v: key %q: %q, CLUSTER SLOTS master %q (want %q)", trial, v.Self, v.Topology.Down, key, got, masters[slot], want)
+			}
+		}
+	}
+	if moved == 0 || served == 0 {
+		t.Fatalf("%d MOVED and %d served: the rings did not cover both cases", moved, served)
+	}
+}
+
 // TestClusterMastersAreCoordinatorMasters: for every slot of random rings
 // (1 to 6 members, N 0 to 3, random down and syncing members), the master
 // that CLUSTER SLOTS and CLUSTER NODES publish is the node the coordinator's
@@ -86,9 +130,11 @@ func TestClusterMastersAreCoordinatorMasters(t *testing.T) {
 				srv := &Server{cfg: Config{Ring: fixedRing{v}}}
 				var w Writer
 				srv.cmdClusterSlots(context.Background(), nil, &w, nil)
+				lists := slotsNodes(t, w.Bytes())
 				slots := slotsMasters(t, w.Bytes())
 				nodes := nodesMasters(t, clusterNodesText(v))
 				for slot := range uint16(ring.NumSlots) {
+					checkSlotNodes(t, v, slot, lists[slot])
 					want := v.Topology.Master(slot, v.Self)
 					if slots[slot] != want || nodes[slot] != want {
 						t.Fatalf("size %d, N %d, trial %d, self %s, down %v, syncing %v: slot %d: CLUSTER SLOTS master %q, CLUSTER NODES master %q, coordinator master %q",
@@ -100,9 +146,52 @@ func TestClusterMastersAreCoordinatorMasters(t *testing.T) {
 	}
 }
 
+// checkSlotNodes checks a slot's CLUSTER SLOTS nodes against the ring's
+// preference list, computed here from the table: when any node of the list
+// is healthy (up, or this node), the entry lists exactly the healthy ones,
+// each once; otherwise it lists one healthy stand-in from beyond the list,
+// or nothing when no node is healthy.
+func checkSlotNodes(t *testing.T, v *RingView, slot uint16, got []string) {
+	t.Helper()
+	healthy := func(id string) bool { return id == v.Self || !v.Topology.Down[id] }
+	var want []string
+	for _, id := range v.Topology.Table.PreferenceList(nil, slot, v.Topology.N) {
+		if healthy(id) {
+			want = append(want, id)
+		}
+	}
+	if len(want) == 0 {
+		if len(got) > 1 || (len(got) == 1 && !healthy(got[0])) {
+			t.Fatalf("slot %d: preference list all down, CLUSTER SLOTS lists %v, want one healthy stand-in", slot, got)
+		}
+		return
+	}
+	if len(got) != len(want) {
+		t.Fatalf("slot %d: CLUSTER SLOTS lists %v, want the healthy preference-list nodes %v", slot, got, want)
+	}
+	for _, id := range want {
+		if !slices.Contains(got, id) {
+			t.Fatalf("slot %d: CLUSTER SLOTS lists %v, want the healthy preference-list nodes %v", slot, got, want)
+		}
+	}
+}
+
 // slotsMasters parses a CLUSTER SLOTS reply into each slot's master ("" for
 // a slot it leaves out), failing on a slot listed twice.
 func slotsMasters(t *testing.T, reply []byte) []string {
+	t.Helper()
+	masters := make([]string, ring.NumSlots)
+	for slot, ids := range slotsNodes(t, reply) {
+		if len(ids) > 0 {
+			masters[slot] = ids[0]
+		}
+	}
+	return masters
+}
+
+// slotsNodes parses a CLUSTER SLOTS reply into each slot's nodes, master
+// first (nil for a slot it leaves out), failing on a slot listed twice.
+func slotsNodes(t *testing.T, reply []byte) [][]string {
 	t.Helper()
 	r := bufio.NewReader(bytes.NewReader(reply))
 	line := func() string {
@@ -123,32 +212,35 @@ func slotsMasters(t *testing.T, reply []byte) []string {
 		}
 		return x
 	}
-	masters := make([]string, ring.NumSlots)
+	nodes := make([][]string, ring.NumSlots)
 	for range num("*") {
 		entries := num("*")
 		start, end := num(":"), num(":")
 		var ids []string
 		for range entries - 2 {
-			if num("*") != 3 {
-				t.Fatal("CLUSTER SLOTS: node entry is not [ip, port, id]")
+			if num("*") != 4 {
+				t.Fatal("CLUSTER SLOTS: node entry is not [ip, port, id, metadata]")
 			}
 			num("$")
 			line()
 			num(":")
 			num("$")
 			ids = append(ids, line())
+			if num("*") != 0 {
+				t.Fatal("CLUSTER SLOTS: node metadata is not empty")
+			}
 		}
 		if len(ids) == 0 {
 			t.Fatalf("CLUSTER SLOTS: range %d-%d has no nodes", start, end)
 		}
 		for s := start; s <= end; s++ {
-			if masters[s] != "" {
+			if nodes[s] != nil {
 				t.Fatalf("CLUSTER SLOTS lists slot %d twice", s)
 			}
-			masters[s] = ids[0]
+			nodes[s] = ids
 		}
 	}
-	return masters
+	return nodes
 }
 
 // nodesMasters parses CLUSTER NODES text into each slot's master, failing
