@@ -28,10 +28,48 @@ func TestSmartGoRedisCluster(t *testing.T) {
 	t.Run("pipeline", func(t *testing.T) { testSmartPipeline(t, cc) })
 	t.Run("scan", func(t *testing.T) { testSmartScan(t, cc) })
 	t.Run("topology", func(t *testing.T) { testSmartTopology(t, r, cc, 3) })
+	t.Run("readonly", func(t *testing.T) { testSmartReadOnly(t, r, cc) })
 	if s := logs.String(); s != "" {
 		t.Errorf("go-redis logged before the crash:\n%s", s)
 	}
 	t.Run("kill", func(t *testing.T) { testSmartKill(t, r) })
+}
+
+// testSmartReadOnly: a ClusterClient with ReadOnly sends READONLY and reads
+// from a slot's replicas, which coordinate a quorum read like any node: a
+// value written through the master is read back through a replica at once,
+// also after it is overwritten.
+func testSmartReadOnly(t *testing.T, r *smartRing, cc *redis.ClusterClient) {
+	ctx := context.Background()
+	ro := r.ClusterClient(&redis.ClusterOptions{ReadOnly: true})
+	onReplica := 0
+	for i := range 60 {
+		key := fmt.Sprint("smart:ro:", i)
+		for _, v := range []string{"first", "second"} {
+			if err := cc.Set(ctx, key, v, 0).Err(); err != nil {
+				t.Fatal(err)
+			}
+			got, err := ro.Get(ctx, key).Result()
+			expect(t, "GET "+key+" through a ReadOnly client", got, err, v)
+			replica, err := ro.SlaveForKey(ctx, key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			master, err := cc.MasterForKey(ctx, key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if replica.Options().Addr == master.Options().Addr {
+				continue
+			}
+			onReplica++
+			got, err = replica.Get(ctx, key).Result()
+			expect(t, "GET "+key+" on replica "+replica.Options().Addr, got, err, v)
+		}
+	}
+	if onReplica == 0 {
+		t.Error("the ReadOnly client never chose a replica that is not the master")
+	}
 }
 
 // expect reports a mismatch of what, comparing printed forms.
