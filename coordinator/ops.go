@@ -140,6 +140,32 @@ func (c *Coordinator) Get(ctx context.Context, db int, key []byte) (Value, bool,
 	return v, ok, nil
 }
 
+// StartGet starts GET key's quorum read into pr and returns at once;
+// pr.Get waits for it. GET is Get, and the same read. pr must be waited
+// for (PendingRead).
+func (c *Coordinator) StartGet(ctx context.Context, db int, key []byte, pr *PendingRead) {
+	if err := c.checkDB(db); err != nil {
+		*pr = PendingRead{c: c, err: err}
+		return
+	}
+	if err := ctxErr(ctx); err != nil {
+		*pr = PendingRead{c: c, err: err}
+		return
+	}
+	c.startRead(ctx, db, key, pr)
+}
+
+// Get waits for a read that StartGet started and returns what Get would:
+// the key's visible value. ctx bounds the wait.
+func (pr *PendingRead) Get(ctx context.Context) (Value, bool, error) {
+	sib, err := pr.wait(ctx)
+	if err != nil {
+		return Value{}, false, err
+	}
+	v, ok := visible(sib, pr.c.NowMillis())
+	return v, ok, nil
+}
+
 // Set writes v as the key's new value, superseding every version this node
 // knows of (a blind write: Redis SET without options).
 func (c *Coordinator) Set(ctx context.Context, db int, key []byte, v Value) error {

@@ -325,13 +325,40 @@ func (c *Coordinator) report(node string, err error) {
 // R answers. The other answers are taken as they come, and every replica
 // that answered with less than the final merge is repaired.
 func (c *Coordinator) quorumRead(ctx context.Context, db int, key []byte) (version.Siblings, error) {
+	var pr PendingRead
+	c.startRead(ctx, db, key, &pr)
+	return pr.wait(ctx)
+}
+
+// PendingRead is a quorum read that was started and not yet waited for
+// (StartGet): its calls are out, and Get collects the answer. It lets a
+// caller with several reads to make (a pipeline's GETs) send all of them
+// before it waits for any, with no goroutine per read. A started read must
+// be waited for exactly once: until then its replicas' late answers and
+// read repair are held back. The zero value is not a read.
+type PendingRead struct {
+	c   *Coordinator
+	f   *fanout // nil once answered, or for a read answered at once
+	p   *plan
+	db  int
+	key []byte
+	sib version.Siblings // the answer of a read without a fanout
+	err error
+}
+
+// startRead sends key's quorum read into pr, or answers it at once when no
+// other node takes part.
+func (c *Coordinator) startRead(ctx context.Context, db int, key []byte, pr *PendingRead) {
+	*pr = PendingRead{c: c, db: db, key: key}
 	topo := c.topology()
 	if topo == nil {
-		return c.store.Get(db, key)
+		pr.sib, pr.err = c.store.Get(db, key)
+		return
 	}
 	p := c.planFor(topo, key)
 	if p.n == 1 && p.self && p.hint[0] == "" {
-		return c.store.Get(db, key) // a one-node ring: no one to ask or repair
+		pr.sib, pr.err = c.store.Get(db, key) // a one-node ring: no one to ask or repair
+		return
 	}
 	r, _ := c.Quorum(ctx)
 	need := min(r, p.n)
@@ -344,13 +371,23 @@ func (c *Coordinator) quorumRead(ctx context.Context, db int, key []byte) (versi
 	}
 	var buf [16]int
 	c.askAll(f, p, f.reserve(ask, buf[:0]), db, key)
+	pr.f, pr.p = f, p
+}
+
+// wait returns the merge of the answers once R came, or the failure.
+func (pr *PendingRead) wait(ctx context.Context) (version.Siblings, error) {
+	f, p, c := pr.f, pr.p, pr.c
+	if f == nil {
+		return pr.sib, pr.err
+	}
+	pr.f = nil // the fanout is recycled after the detach
 	var cancelled error
 	select {
 	case <-f.done:
 	case <-ctx.Done():
 		cancelled = ctx.Err()
 	default:
-		cancelled = c.awaitRead(ctx, f, p, db, key)
+		cancelled = c.awaitRead(ctx, f, p, pr.db, pr.key)
 	}
 	ok, need, merged, last := f.detach(cancelled != nil)
 	switch {

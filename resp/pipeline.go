@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"sync"
+
+	"github.com/ringstore/ringstore/coordinator"
 )
 
 // Pipelined batches run concurrently when the node is part of a larger
@@ -141,6 +143,10 @@ type batchItem struct {
 	// queued: handed to a worker and not yet waited for (done counts it).
 	queued bool
 	done   sync.WaitGroup
+	// reading: a GET whose quorum read was started in the connection's
+	// goroutine (read) and whose reply is not written yet (getrun.go).
+	reading bool
+	read    coordinator.PendingRead
 }
 
 // maxKeptBatch is the longest batch whose items a connection keeps for the
@@ -173,11 +179,14 @@ func (srv *Server) runBatch(ctx context.Context, cs *connState, cmds [][][]byte)
 		it.keys = keysOf(it.keys[:0], c, args)
 		// Wait for earlier in-flight commands on the same keys.
 		for j := i - 1; j >= 0; j-- {
-			if items[j].queued && overlaps(items[j].keys, it.keys) {
+			if (items[j].queued || items[j].reading) && overlaps(items[j].keys, it.keys) {
 				items[j].wait()
 			}
 		}
 		it.srv, it.ctx, it.sess, it.args = srv, ctx, sess, args
+		if c == srv.getCmd && srv.startGet(it) {
+			continue
+		}
 		it.queued = true
 		it.done.Add(1)
 		srv.workers.run(it)
@@ -197,15 +206,19 @@ func (srv *Server) runBatch(ctx context.Context, cs *connState, cmds [][][]byte)
 	}
 }
 
-// wait waits for a queued item to finish.
+// wait waits for a queued item to finish, or finishes a started GET.
 func (it *batchItem) wait() {
+	if it.reading {
+		it.srv.finishGet(it)
+		return
+	}
 	it.done.Wait()
 	it.queued = false
 }
 
 func waitAll(items []batchItem) {
 	for i := range items {
-		if items[i].queued {
+		if items[i].queued || items[i].reading {
 			items[i].wait()
 		}
 	}

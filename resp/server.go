@@ -102,8 +102,10 @@ type Server struct {
 	// outside tests; the fuzz test turns it off so that no input can rely
 	// on it.
 	recoverPanics bool
-	// setCmd is the SET command, which runs of blind SETs account to.
-	setCmd *command
+	// setCmd is the SET command, which runs of blind SETs account to;
+	// getCmd is GET, whose pipelined reads on a ring start without a
+	// worker (getrun.go).
+	setCmd, getCmd *command
 	// queryBufLimit bounds one command's size in the guard: maxQueryBuffer,
 	// smaller in tests.
 	queryBufLimit int64
@@ -197,6 +199,7 @@ func NewServer(cfg Config, coord *coordinator.Coordinator) (*Server, error) {
 	srv.keyspace.interval = keyspaceInterval
 	srv.cmds = srv.newTable()
 	srv.setCmd = srv.cmds.lookup([]byte("set"))
+	srv.getCmd = srv.cmds.lookup([]byte("get"))
 	return srv, nil
 }
 

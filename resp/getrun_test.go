@@ -1,0 +1,67 @@
+package resp
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/ringstore/ringstore/coordinator/coordtest"
+)
+
+// TestPipelinedGetsNeedNoWorker: on a ring, a pipeline's GETs of keys this
+// node replicates start in the connection's goroutine (no worker is
+// started for them) and answer what the commands run one by one would:
+// a GET after a SET of its key sees the SET, a GET before a SET does not,
+// a missing key is nil, and per-connection QUORUM applies to them.
+func TestPipelinedGetsNeedNoWorker(t *testing.T) {
+	var srv *Server
+	net3 := coordtest.NewNetwork(1)
+	addr, _ := startRingServerOn(t, net3, func(s *Server) { srv = s })
+	rc := dialRaw(t, addr)
+	started := func() int {
+		srv.workers.mu.Lock()
+		defer srv.workers.mu.Unlock()
+		return srv.workers.started
+	}
+
+	var req strings.Builder
+	var want []string
+	for i := range 20 {
+		req.WriteString(respCmd("SET", fmt.Sprint("g", i), fmt.Sprint("v", i)))
+		want = append(want, "+OK\r\n")
+	}
+	rc.send(req.String())
+	checkReplies(t, rc, want)
+	before := started()
+
+	req.Reset()
+	want = want[:0]
+	for i := range 20 {
+		req.WriteString(respCmd("GET", fmt.Sprint("g", i)))
+		want = append(want, fmt.Sprintf("$%d\r\nv%d\r\n", len(fmt.Sprint("v", i)), i))
+	}
+	req.WriteString(respCmd("GET", "nosuchkey"))
+	want = append(want, "$-1\r\n")
+	rc.send(req.String())
+	checkReplies(t, rc, want)
+	if n := started(); n != before {
+		t.Fatalf("a pipeline of GETs started %d workers", n-before)
+	}
+
+	// Order with writes of the same keys in one pipeline.
+	rc.send(respCmd("GET", "g1") + respCmd("SET", "g1", "new") + respCmd("GET", "g1") +
+		respCmd("GET", "g2") + respCmd("DEL", "g2") + respCmd("GET", "g2") + respCmd("GET", "g3"))
+	checkReplies(t, rc, []string{"$2\r\nv1\r\n", "+OK\r\n", "$3\r\nnew\r\n", "$2\r\nv2\r\n", ":1\r\n", "$-1\r\n", "$2\r\nv3\r\n"})
+
+	// QUORUM set on the connection reaches the started reads: with the
+	// third node unreachable, R=3 cannot be met and R=2 can.
+	net3.Add(coordtest.Drop{To: fmt.Sprintf("%040x", 3), Rate: 1})
+	rc.send(respCmd("QUORUM", "3", "2") + respCmd("GET", "g3") + respCmd("QUORUM", "2", "2") + respCmd("GET", "g3"))
+	if r := rc.reply(); r != "+OK\r\n" {
+		t.Fatalf("QUORUM 3 2: %q", r)
+	}
+	if r := rc.reply(); !strings.HasPrefix(r, "-TRYAGAIN Not enough replicas answered the read: 2 of 3") {
+		t.Fatalf("GET with R=3 and a replica unreachable: %q, want -TRYAGAIN ... 2 of 3", r)
+	}
+	checkReplies(t, rc, []string{"+OK\r\n", "$2\r\nv3\r\n"})
+}
