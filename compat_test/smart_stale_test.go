@@ -266,6 +266,11 @@ func measureStaleClient(t *testing.T, redirects bool) {
 	if !last.IsZero() && last.Sub(joinStart) > staleBound-5*time.Second {
 		t.Errorf("%s: still paying the hop %v after the join", mode, staleBound)
 	}
+	if d.failed > 0 {
+		// The old map still names live nodes, which forward or redirect:
+		// a stale map may cost a hop, never a failed call.
+		t.Errorf("%s: %d calls failed after the join", mode, d.failed)
+	}
 
 	// Node 1 crashes.
 	const victim = 1
