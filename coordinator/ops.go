@@ -185,16 +185,44 @@ func (c *Coordinator) Set(ctx context.Context, db int, key []byte, v Value) erro
 	}
 	// A replica of the key: build the version from the local copy and store
 	// it in one locked step (one read), then send it to the other replicas.
+	var pw PendingWrite
+	c.StartSet(ctx, db, key, v, &pw)
+	return pw.wait()
+}
+
+// StartSet starts Set's write into pw and returns once it is stored here
+// and sent to the other replicas, without waiting for their acks; pw.Wait
+// waits for W of them. A key this node does not replicate is set at once,
+// as Set sets it (its quorum read comes first). pw must be waited for
+// (PendingWrite).
+func (c *Coordinator) StartSet(ctx context.Context, db int, key []byte, v Value, pw *PendingWrite) {
+	*pw = PendingWrite{c: c}
+	if err := c.checkDB(db); err != nil {
+		pw.err = err
+		return
+	}
+	if err := ctxErr(ctx); err != nil {
+		pw.err = err
+		return
+	}
+	if topo := c.topology(); topo != nil && !c.planFor(topo, key).self {
+		pw.err = c.Set(ctx, db, key, v)
+		return
+	}
 	var nv version.Siblings
 	_, err := c.store.Update(db, key, func(cur version.Siblings) (version.Siblings, error) {
 		nv = version.Siblings{c.newVersion(ctx, cur, v, false)}
 		return nv, nil
 	})
 	if nv == nil {
-		return err // nothing was built: the local read failed
+		pw.err = err // nothing was built: the local read failed
+		return
 	}
-	return c.replicate(ctx, db, key, nv, err)
+	c.startWriteReplicas(ctx, db, key, nv, true, err, pw)
 }
+
+// Wait waits for a write that StartSet started and returns what Set would.
+func (pw *PendingWrite) Wait() error { return pw.wait() }
 
 // SetMany sets keys[i] to vals[i] for every i; a key repeated in keys ends
 // with its last value. On a node that is its ring's only member, with a

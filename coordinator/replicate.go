@@ -411,16 +411,28 @@ func (c *Coordinator) quorumWrite(ctx context.Context, db int, key []byte, sib v
 	return c.writeReplicas(ctx, db, key, sib, false, nil)
 }
 
-// replicate sends a version already stored here (with result localErr) to
-// the key's other targets and waits for W acknowledgements, counting the
-// local store's.
-func (c *Coordinator) replicate(ctx context.Context, db int, key []byte, sib version.Siblings, localErr error) error {
-	return c.writeReplicas(ctx, db, key, sib, true, localErr)
-}
-
 // writeReplicas is quorumWrite; with localDone, this node's own copy was
 // already written (with result localErr) and is not written again.
 func (c *Coordinator) writeReplicas(ctx context.Context, db int, key []byte, sib version.Siblings, localDone bool, localErr error) error {
+	var pw PendingWrite
+	c.startWriteReplicas(ctx, db, key, sib, localDone, localErr, &pw)
+	return pw.wait()
+}
+
+// PendingWrite is a quorum write that was started and not yet waited for
+// (StartSet): its replica calls are out, and Wait collects the acks. Like a
+// PendingRead, it lets a pipeline send all of its writes before it waits
+// for any, and it must be waited for exactly once. The zero value is a
+// write that succeeded.
+type PendingWrite struct {
+	c   *Coordinator
+	f   *fanout // nil once waited for, or for a write decided at once
+	err error
+}
+
+// startWriteReplicas is writeReplicas up to its wait, into pw.
+func (c *Coordinator) startWriteReplicas(ctx context.Context, db int, key []byte, sib version.Siblings, localDone bool, localErr error, pw *PendingWrite) {
+	*pw = PendingWrite{c: c}
 	local := func() error {
 		if localDone {
 			return localErr
@@ -430,11 +442,13 @@ func (c *Coordinator) writeReplicas(ctx context.Context, db int, key []byte, sib
 	}
 	topo := c.topology()
 	if topo == nil {
-		return local()
+		pw.err = local()
+		return
 	}
 	p := c.planFor(topo, key)
 	if p.n == 1 && p.self && p.hint[0] == "" {
-		return local()
+		pw.err = local()
+		return
 	}
 	_, w := c.Quorum(ctx)
 	f := c.startFanout(p, db, key, sib, false, min(w, p.n))
@@ -452,10 +466,22 @@ func (c *Coordinator) writeReplicas(ctx context.Context, db int, key []byte, sib
 		}
 		f.Reply(p.selfIdx, nil, err)
 	}
+	pw.f = f
+}
+
+// wait returns once W targets acknowledged the write, or with the failure.
+// A write is never abandoned half-way: the wait is bounded by the replica
+// calls' deadline, not by a context.
+func (pw *PendingWrite) wait() error {
+	f := pw.f
+	if f == nil {
+		return pw.err
+	}
+	pw.f = nil // the fanout is recycled after the detach
 	<-f.done
 	ok, need, _, last := f.detach(false)
 	if ok < need {
-		c.stats.QuorumFailures.Add(1)
+		pw.c.stats.QuorumFailures.Add(1)
 		return &QuorumError{Op: "write", Need: need, Got: ok, Last: last}
 	}
 	return nil

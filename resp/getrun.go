@@ -2,60 +2,80 @@ package resp
 
 import "github.com/ringstore/ringstore/coordinator"
 
-// Pipelined GETs on a ring without a worker.
+// Pipelined GETs and SETs on a ring without a worker.
 //
-// On a ring a read's cost is its replica round trip, which runBatch hides
-// by running a pipeline's commands concurrently on the worker pool. For a
-// GET that this node coordinates, the pool is more than the read needs:
-// its local read is a store lookup, and its remote calls are asynchronous
-// already (Coordinator.StartGet sends them and returns). So runBatch starts
-// such a GET in the connection's goroutine and collects its answer when it
-// writes the replies (or earlier, when a later command of the pipeline
-// touches the same key), which saves per GET a hand-over to a worker, the
-// worker's wake-up and park, and its wait for the quorum: in profiles of
-// redis-benchmark -P 16 through one node of a 3-node ring, that channel and
-// scheduler work was about a quarter of the node's CPU. A GET the node
-// forwards (it is not a replica of the key), or any GET while
-// --cluster-redirects is on, still runs on a worker through execute.
+// On a ring a command's cost is its replicas' round trip, which runBatch
+// hides by running a pipeline's commands concurrently on the worker pool.
+// For a GET or a plain SET that this node coordinates, the pool is more
+// than the command needs: its local part is a store access, and its replica
+// calls are asynchronous already (Coordinator.StartGet and StartSet send
+// them and return). So runBatch starts such a command in the connection's
+// goroutine and collects its answer when it writes the replies (or earlier,
+// when a later command of the pipeline touches the same key). That saves,
+// per command, the hand-over to a worker, the worker's wake-up and park,
+// and its wait for the quorum: in profiles of redis-benchmark -P 16 through
+// one node of a 3-node ring, that channel and scheduler work was about a
+// quarter of the node's CPU. A command the node forwards (it does not
+// replicate the key), a SET with options, and anything while
+// --cluster-redirects is on still run on a worker through execute.
 
-// startGet starts it, a GET that runBatch is about to hand to a worker, in
-// the connection's goroutine instead, with the accounting execute keeps;
-// it reports false, having done nothing, when the GET must run through
-// execute.
-func (srv *Server) startGet(it *batchItem) bool {
-	s, key := it.sess, it.args[1]
+// start starts it (command c, which runBatch is about to hand to a worker)
+// in the connection's goroutine instead, with the accounting execute keeps,
+// when c is GET or a plain SET of a key this node replicates; otherwise it
+// reports false, having done nothing.
+func (srv *Server) start(c *command, it *batchItem) bool {
+	s, args := it.sess, it.args
+	get := c == srv.getCmd
+	if !get && (c != srv.setCmd || len(args) != 3) {
+		return false
+	}
 	if srv.cfg.Redirects || s.forwarded {
 		return false
 	}
-	if _, local := srv.coord.Route(key, false); !local {
+	if _, local := srv.coord.Route(args[1], false); !local {
 		return false
 	}
-	s.setLastCmd(srv.getCmd)
+	s.setLastCmd(c)
 	s.commands.Add(1)
+	if c.write {
+		srv.keyspace.touch()
+	}
 	it.ctx = withQuorum(it.ctx, s)
-	srv.coord.StartGet(it.ctx, s.DB, key, &it.read)
-	it.reading = true
+	if get {
+		srv.coord.StartGet(it.ctx, s.DB, args[1], &it.read)
+	} else {
+		srv.coord.StartSet(it.ctx, s.DB, args[1], stringValue(args[2], 0), &it.write)
+	}
+	it.started = true
 	return true
 }
 
-// finishGet waits for a GET that startGet started and writes its reply,
-// as cmdGet does.
-func (srv *Server) finishGet(it *batchItem) {
-	it.reading = false
-	mark := it.w.Len()
-	v, ok, err := it.read.Get(it.ctx)
-	it.read = coordinator.PendingRead{}
-	switch {
-	case err != nil:
-		srv.writeError(&it.w, err)
-	case !ok:
-		it.w.Null()
-	case !isString(v):
-		it.w.Error(txtWrongType)
-	default:
-		it.w.Bulk(v.Data)
+// finish waits for a command that start started and writes its reply, as
+// cmdGet or cmdSet does.
+func (srv *Server) finish(it *batchItem) {
+	it.started = false
+	w := &it.w
+	mark := w.Len()
+	if len(it.args) == 2 { // GET
+		v, ok, err := it.read.Get(it.ctx)
+		it.read = coordinator.PendingRead{}
+		switch {
+		case err != nil:
+			srv.writeError(w, err)
+		case !ok:
+			w.Null()
+		case !isString(v):
+			w.Error(txtWrongType)
+		default:
+			w.Bulk(v.Data)
+		}
+	} else if err := it.write.Wait(); err != nil {
+		srv.writeError(w, err)
+	} else {
+		w.Status("OK")
 	}
-	if it.w.Len() > mark && it.w.b[mark] == '-' {
+	it.write = coordinator.PendingWrite{}
+	if w.Len() > mark && w.b[mark] == '-' {
 		it.sess.errors.Add(1)
 	}
 }

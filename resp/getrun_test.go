@@ -8,11 +8,12 @@ import (
 	"github.com/ringstore/ringstore/coordinator/coordtest"
 )
 
-// TestPipelinedGetsNeedNoWorker: on a ring, a pipeline's GETs of keys this
-// node replicates start in the connection's goroutine (no worker is
-// started for them) and answer what the commands run one by one would:
-// a GET after a SET of its key sees the SET, a GET before a SET does not,
-// a missing key is nil, and per-connection QUORUM applies to them.
+// TestPipelinedGetsNeedNoWorker: on a ring, a pipeline's GETs and plain
+// SETs of keys this node replicates start in the connection's goroutine
+// (no worker is started for them) and answer what the commands run one by
+// one would: a GET after a SET of its key sees the SET, a GET before a SET
+// does not, a missing key is nil, and per-connection QUORUM applies to
+// them.
 func TestPipelinedGetsNeedNoWorker(t *testing.T) {
 	var srv *Server
 	net3 := coordtest.NewNetwork(1)
@@ -32,6 +33,9 @@ func TestPipelinedGetsNeedNoWorker(t *testing.T) {
 	}
 	rc.send(req.String())
 	checkReplies(t, rc, want)
+	if n := started(); n != 0 {
+		t.Fatalf("a pipeline of plain SETs started %d workers", n)
+	}
 	before := started()
 
 	req.Reset()
@@ -53,6 +57,7 @@ func TestPipelinedGetsNeedNoWorker(t *testing.T) {
 		respCmd("GET", "g2") + respCmd("DEL", "g2") + respCmd("GET", "g2") + respCmd("GET", "g3"))
 	checkReplies(t, rc, []string{"$2\r\nv1\r\n", "+OK\r\n", "$3\r\nnew\r\n", "$2\r\nv2\r\n", ":1\r\n", "$-1\r\n", "$2\r\nv3\r\n"})
 
+	before = started() // DEL ran on a worker
 	// QUORUM set on the connection reaches the started reads: with the
 	// third node unreachable, R=3 cannot be met and R=2 can.
 	net3.Add(coordtest.Drop{To: fmt.Sprintf("%040x", 3), Rate: 1})
@@ -64,4 +69,16 @@ func TestPipelinedGetsNeedNoWorker(t *testing.T) {
 		t.Fatalf("GET with R=3 and a replica unreachable: %q, want -TRYAGAIN ... 2 of 3", r)
 	}
 	checkReplies(t, rc, []string{"+OK\r\n", "$2\r\nv3\r\n"})
+	// And W=3 fails a started SET, W=2 does not.
+	rc.send(respCmd("QUORUM", "2", "3") + respCmd("SET", "g5", "x") + respCmd("QUORUM", "2", "2") + respCmd("SET", "g5", "y") + respCmd("GET", "g5"))
+	if r := rc.reply(); r != "+OK\r\n" {
+		t.Fatalf("QUORUM 2 3: %q", r)
+	}
+	if r := rc.reply(); !strings.HasPrefix(r, "-") {
+		t.Fatalf("SET with W=3 and a replica unreachable: %q, want an error", r)
+	}
+	checkReplies(t, rc, []string{"+OK\r\n", "+OK\r\n", "$1\r\ny\r\n"})
+	if n := started(); n != before {
+		t.Fatalf("GETs and plain SETs started %d workers", n-before)
+	}
 }

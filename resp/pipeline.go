@@ -143,10 +143,12 @@ type batchItem struct {
 	// queued: handed to a worker and not yet waited for (done counts it).
 	queued bool
 	done   sync.WaitGroup
-	// reading: a GET whose quorum read was started in the connection's
-	// goroutine (read) and whose reply is not written yet (getrun.go).
-	reading bool
+	// started: a GET or SET whose quorum request was started in the
+	// connection's goroutine (read or write) and whose reply is not
+	// written yet (getrun.go).
+	started bool
 	read    coordinator.PendingRead
+	write   coordinator.PendingWrite
 }
 
 // maxKeptBatch is the longest batch whose items a connection keeps for the
@@ -179,12 +181,12 @@ func (srv *Server) runBatch(ctx context.Context, cs *connState, cmds [][][]byte)
 		it.keys = keysOf(it.keys[:0], c, args)
 		// Wait for earlier in-flight commands on the same keys.
 		for j := i - 1; j >= 0; j-- {
-			if (items[j].queued || items[j].reading) && overlaps(items[j].keys, it.keys) {
+			if (items[j].queued || items[j].started) && overlaps(items[j].keys, it.keys) {
 				items[j].wait()
 			}
 		}
 		it.srv, it.ctx, it.sess, it.args = srv, ctx, sess, args
-		if c == srv.getCmd && srv.startGet(it) {
+		if srv.start(c, it) {
 			continue
 		}
 		it.queued = true
@@ -208,8 +210,8 @@ func (srv *Server) runBatch(ctx context.Context, cs *connState, cmds [][][]byte)
 
 // wait waits for a queued item to finish, or finishes a started GET.
 func (it *batchItem) wait() {
-	if it.reading {
-		it.srv.finishGet(it)
+	if it.started {
+		it.srv.finish(it)
 		return
 	}
 	it.done.Wait()
@@ -218,7 +220,7 @@ func (it *batchItem) wait() {
 
 func waitAll(items []batchItem) {
 	for i := range items {
-		if items[i].queued || items[i].reading {
+		if items[i].queued || items[i].started {
 			items[i].wait()
 		}
 	}

@@ -189,7 +189,8 @@ func TestWorkersEndWithServer(t *testing.T) {
 	rc := dialRaw(t, addr)
 	var req strings.Builder
 	for i := range 64 {
-		fmt.Fprintf(&req, "*3\r\n$3\r\nSET\r\n$3\r\nk%02d\r\n$1\r\nv\r\n", i)
+		// With an option: a plain SET would start without a worker.
+		fmt.Fprintf(&req, "*5\r\n$3\r\nSET\r\n$3\r\nk%02d\r\n$1\r\nv\r\n$2\r\nEX\r\n$3\r\n100\r\n", i)
 	}
 	rc.send(req.String())
 	for range 64 {
