@@ -13,6 +13,7 @@
 #
 #   bench/smart.sh                                 # full run
 #   BENCH_N=20000 BENCH_ROUNDS=1 bench/smart.sh    # a quick look
+#   BENCH_REPLICAS=2 bench/smart.sh                # N=2 only
 #   BENCH_REPLICAS=3 bench/smart.sh                # N=3: no hop to save (see below)
 #   BENCH_REPLICAS=1 bench/smart.sh                # N=1: a hop on 2/3 of (b)'s requests
 #
@@ -25,7 +26,8 @@
 #                   must last ~10 s for that to stay under 3%.
 #   BENCH_ROUNDS    rounds (default 3; medians are reported)
 #   BENCH_CLIENTS   redis-benchmark -c, the same for (a) and (b) (default 50)
-#   BENCH_REPLICAS  --n of every node (default 2; R and W are min(2, N)). The gain of a smart client
+#   BENCH_REPLICAS  --n of every node, or several values for one run each
+#                   (default "2 1"; R and W are min(2, N)). The gain of a smart client
 #                   is the forwarding hop it saves, and a hop exists only when
 #                   the ring has more nodes than N: with N=3 on three nodes
 #                   every node replicates every key, (b) forwards nothing, and
@@ -39,6 +41,15 @@
 #   RINGSTORE_BIN   benchmark this binary instead of building ./cmd/ringstore
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
+
+# Several replication factors: one full run each, one after the other.
+if [[ ${BENCH_REPLICAS:-2 1} == *" "* ]]; then
+	for r in ${BENCH_REPLICAS:-2 1}; do
+		BENCH_REPLICAS=$r "$0"
+		echo
+	done
+	exit 0
+fi
 
 n=${BENCH_N:-300000}
 rounds=${BENCH_ROUNDS:-3}

@@ -243,26 +243,31 @@ func (c *Coordinator) ask(f *fanout, p *plan, i int, db int, key []byte, deadlin
 }
 
 // awaitRead waits for a read's quorum. When the targets asked have not
-// answered within SpeculativeRead, the read also asks every target not
-// asked yet, so one slow or stalled replica (a paused process, a node not
-// yet known to be down) delays reads by that much instead of a CallTimeout.
-func (c *Coordinator) awaitRead(ctx context.Context, f *fanout, p *plan, db int, key []byte) error {
-	t, _ := c.timers.Get().(*time.Timer)
-	if t == nil {
-		t = time.NewTimer(c.cfg.SpeculativeRead)
-	} else {
-		t.Reset(c.cfg.SpeculativeRead)
-	}
-	defer func() {
-		t.Stop() // since Go 1.23 no stale tick can be received after Stop
-		c.timers.Put(t)
-	}()
-	select {
-	case <-f.done:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
+// answered within SpeculativeRead of sent (when the read was sent), the
+// read also asks every target not asked yet, so one slow or stalled
+// replica (a paused process, a node not yet known to be down) delays reads
+// by that much instead of a CallTimeout. Counting from the send, not from
+// the wait, matters to a pipeline that sends all its reads and then waits
+// for them in turn: each would otherwise add its own SpeculativeRead.
+func (c *Coordinator) awaitRead(ctx context.Context, f *fanout, p *plan, db int, key []byte, sent time.Time) error {
+	if d := c.cfg.SpeculativeRead - time.Since(sent); d > 0 {
+		t, _ := c.timers.Get().(*time.Timer)
+		if t == nil {
+			t = time.NewTimer(d)
+		} else {
+			t.Reset(d)
+		}
+		defer func() {
+			t.Stop() // since Go 1.23 no stale tick can be received after Stop
+			c.timers.Put(t)
+		}()
+		select {
+		case <-f.done:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
 	}
 	var buf [16]int
 	if idx := f.reserve(len(p.targets), buf[:0]); len(idx) > 0 {

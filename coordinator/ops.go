@@ -227,9 +227,11 @@ func (pw *PendingWrite) Wait() error { return pw.wait() }
 // SetMany sets keys[i] to vals[i] for every i; a key repeated in keys ends
 // with its last value. On a node that is its ring's only member, with a
 // Store that has UpdateMany (the engine's), the keys change in one atomic
-// step, as an MSET on Redis does, and pay one storage commit; elsewhere
-// they are set one by one, in order, stopping at the first error, and the
-// caller that wants them concurrent fans out over Set itself.
+// step, as an MSET on Redis does, and pay one storage commit (if the node
+// joins a ring meanwhile, the versions then go to the keys' replicas as
+// well); elsewhere they are set one by one, in order, stopping at the
+// first error, and the caller that wants them concurrent fans out over Set
+// itself.
 func (c *Coordinator) SetMany(ctx context.Context, db int, keys [][]byte, vals []Value) error {
 	if len(keys) != len(vals) {
 		return fmt.Errorf("coordinator: SetMany of %d keys with %d values", len(keys), len(vals))
@@ -249,9 +251,23 @@ func (c *Coordinator) SetMany(ctx context.Context, db int, keys [][]byte, vals [
 		}
 		return nil
 	}
-	return bs.UpdateMany(db, keys, func(i int, cur version.Siblings) (version.Siblings, error) {
-		return version.Siblings{c.newVersion(ctx, cur, vals[i], false)}, nil
+	built := make([]version.Siblings, len(keys))
+	err := bs.UpdateMany(db, keys, func(i int, cur version.Siblings) (version.Siblings, error) {
+		built[i] = version.Siblings{c.newVersion(ctx, cur, vals[i], false)}
+		return built[i], nil
 	})
+	if err != nil || c.alone(c.topology()) {
+		return err
+	}
+	// The node joined a ring while the batch was being written: the keys'
+	// other replicas must get the versions too, as Set would have sent
+	// them (a joining node may already have pulled these slots).
+	for i, key := range keys {
+		if err := c.writeReplicas(ctx, db, key, built[i], true, nil); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // batchStore is a Store that changes several keys in one step

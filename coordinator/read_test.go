@@ -121,3 +121,45 @@ func TestSpeculativeReadAsksTheOthersWhenSlow(t *testing.T) {
 	}
 	tc.net.Heal()
 }
+
+// TestStartedReadsSpeculateFromTheirSend: reads started together and
+// waited for one after another (a pipeline's GETs) count SpeculativeRead
+// from when each was sent, so a stalled replica delays the whole batch by
+// about one SpeculativeRead, not one per read that asked it first.
+func TestStartedReadsSpeculateFromTheirSend(t *testing.T) {
+	const spec = 200 * time.Millisecond
+	tc := newTestClusterWith(t, 3, 11, func(c *coordinator.Config) {
+		c.ReadRepairChance = 0
+		c.SpeculativeRead = spec
+		c.CallTimeout = time.Minute // a stalled replica never fails the call
+	})
+	ctx := context.Background()
+	const n = 20
+	for i := range n {
+		if err := tc.nodes[0].Set(ctx, 0, fmt.Appendf(nil, "k%d", i), str("v")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tc.settle()
+	tc.net.Add(coordtest.Stall{To: tc.ids[1], For: 3 * time.Second})
+	defer tc.net.Heal()
+	start := time.Now()
+	prs := make([]coordinator.PendingRead, n)
+	for i := range prs {
+		tc.nodes[0].StartGet(ctx, 0, fmt.Appendf(nil, "k%d", i), &prs[i])
+	}
+	for i := range prs {
+		v, ok, err := prs[i].Get(ctx)
+		if err != nil || !ok || string(v.Data) != "v" {
+			t.Fatalf("k%d: %v %v %v", i, v, ok, err)
+		}
+	}
+	speculated := tc.nodes[0].Stats().SpeculativeReads.Load()
+	if speculated < 2 {
+		t.Fatalf("%d reads asked the stalled node first; the test needs several", speculated)
+	}
+	// Counted from each wait, the batch would take speculated x spec.
+	if took := time.Since(start); took >= time.Duration(speculated)*spec/2 {
+		t.Fatalf("%d started reads took %v with %d speculations of %v each: the waits added up", n, took, speculated, spec)
+	}
+}

@@ -337,13 +337,14 @@ func (c *Coordinator) quorumRead(ctx context.Context, db int, key []byte) (versi
 // be waited for exactly once: until then its replicas' late answers and
 // read repair are held back. The zero value is not a read.
 type PendingRead struct {
-	c   *Coordinator
-	f   *fanout // nil once answered, or for a read answered at once
-	p   *plan
-	db  int
-	key []byte
-	sib version.Siblings // the answer of a read without a fanout
-	err error
+	c    *Coordinator
+	f    *fanout // nil once answered, or for a read answered at once
+	p    *plan
+	db   int
+	key  []byte
+	sib  version.Siblings // the answer of a read without a fanout
+	err  error
+	sent time.Time // when the calls went out, for the speculative read
 }
 
 // startRead sends key's quorum read into pr, or answers it at once when no
@@ -370,6 +371,7 @@ func (c *Coordinator) startRead(ctx context.Context, db int, key []byte, pr *Pen
 		ask = len(p.targets)
 	}
 	var buf [16]int
+	pr.sent = time.Now()
 	c.askAll(f, p, f.reserve(ask, buf[:0]), db, key)
 	pr.f, pr.p = f, p
 }
@@ -387,7 +389,7 @@ func (pr *PendingRead) wait(ctx context.Context) (version.Siblings, error) {
 	case <-ctx.Done():
 		cancelled = ctx.Err()
 	default:
-		cancelled = c.awaitRead(ctx, f, p, pr.db, pr.key)
+		cancelled = c.awaitRead(ctx, f, p, pr.db, pr.key, pr.sent)
 	}
 	ok, need, merged, last := f.detach(cancelled != nil)
 	switch {

@@ -5,9 +5,12 @@ import (
 	"fmt"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/ringstore/ringstore/coordinator"
+	"github.com/ringstore/ringstore/coordinator/coordtest"
 	"github.com/ringstore/ringstore/engine"
+	"github.com/ringstore/ringstore/ring"
 	"github.com/ringstore/ringstore/version"
 )
 
@@ -83,6 +86,78 @@ func TestSetManyOnARing(t *testing.T) {
 			v, ok, err := n.Get(ctx, 0, k)
 			if err != nil || !ok || string(v.Data) != fmt.Sprint(i) {
 				t.Fatalf("%s through a node: %q, %v, %v; want %d", k, v.Data, ok, err, i)
+			}
+		}
+	}
+}
+
+// joiningStore is a MemStore with an UpdateMany (key by key) that runs
+// join first: the node joins a ring while its batch is being written.
+type joiningStore struct {
+	*coordtest.MemStore
+	join func()
+}
+
+func (s *joiningStore) UpdateMany(db int, keys [][]byte, fn func(int, version.Siblings) (version.Siblings, error)) error {
+	s.join()
+	for i, k := range keys {
+		if _, err := s.Update(db, k, func(cur version.Siblings) (version.Siblings, error) { return fn(i, cur) }); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// TestSetManyJoinedMeanwhile: a node that was alone when SetMany began and
+// is part of a ring when its batch is stored sends every key to the other
+// replicas, as Set would have; a batch that stays alone sends nothing.
+func TestSetManyJoinedMeanwhile(t *testing.T) {
+	ctx := context.Background()
+	tc := newTestCluster(t, 2, 5)
+	const self = "ffffffffffffffffffffffffffffffffffffffff"
+	var topo atomic.Pointer[coordinator.Topology]
+	alone := &coordinator.Topology{Table: ring.Build([]ring.Event{{Kind: ring.EventJoin, Node: self, Stamp: 1}}), N: 3}
+	ringed := &coordinator.Topology{Table: ring.Build([]ring.Event{
+		{Kind: ring.EventJoin, Node: self, Stamp: 1},
+		{Kind: ring.EventJoin, Node: tc.ids[0], Stamp: 2},
+		{Kind: ring.EventJoin, Node: tc.ids[1], Stamp: 3},
+	}), N: 3}
+	topo.Store(alone)
+	st := &joiningStore{MemStore: coordtest.NewMemStore(ring.Slot), join: func() {}}
+	cfg := coordinator.DefaultConfig()
+	cfg.NodeID = self
+	cfg.Transport = tc.net.Transport(self)
+	cfg.Topology = topo.Load
+	cfg.Hints = st.MemStore
+	c, err := coordinator.New(cfg, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+
+	keys := [][]byte{[]byte("a"), []byte("b"), []byte("a")}
+	vals := []coordinator.Value{str("1"), str("2"), str("3")}
+	if err := c.SetMany(ctx, 0, keys, vals); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range tc.stores {
+		if sib, _ := s.Get(0, []byte("b")); len(sib) != 0 {
+			t.Fatalf("a batch that stayed alone reached another node: %v", sib)
+		}
+	}
+
+	st.join = func() { topo.Store(ringed) }
+	vals = []coordinator.Value{str("4"), str("5"), str("6")}
+	if err := c.SetMany(ctx, 0, keys, vals); err != nil {
+		t.Fatal(err)
+	}
+	c.Quiesce()
+	for i, s := range tc.stores {
+		for k, want := range map[string]string{"a": "6", "b": "5"} {
+			sib, err := s.Get(0, []byte(k))
+			v, ok := sib.Visible(time.Now().UnixMilli())
+			if err != nil || !ok || string(v.Value) != want {
+				t.Fatalf("node %d: %s = %v (%v); want %q sent by the node that joined mid-batch", i, k, sib, err, want)
 			}
 		}
 	}

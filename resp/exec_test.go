@@ -51,7 +51,12 @@ func (l *logBuffer) String() string {
 // output.
 func newExecServer(t testing.TB, mod func(*Config)) *Server {
 	t.Helper()
-	store := coordtest.NewMemStore(ring.Slot)
+	return newServerOn(t, coordtest.NewMemStore(ring.Slot), mod)
+}
+
+// newServerOn is newExecServer over store.
+func newServerOn(t testing.TB, store coordinator.Store, mod func(*Config)) *Server {
+	t.Helper()
 	ccfg := coordinator.DefaultConfig()
 	ccfg.NodeID = testNodeID
 	coord, err := coordinator.New(ccfg, store)

@@ -59,16 +59,7 @@ func (srv *Server) finish(it *batchItem) {
 	if len(it.args) == 2 { // GET
 		v, ok, err := it.read.Get(it.ctx)
 		it.read = coordinator.PendingRead{}
-		switch {
-		case err != nil:
-			srv.writeError(w, err)
-		case !ok:
-			w.Null()
-		case !isString(v):
-			w.Error(txtWrongType)
-		default:
-			w.Bulk(v.Data)
-		}
+		srv.writeGet(w, v, ok, err)
 	} else if err := it.write.Wait(); err != nil {
 		srv.writeError(w, err)
 	} else {

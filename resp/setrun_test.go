@@ -2,12 +2,10 @@ package resp
 
 import (
 	"fmt"
-	"log/slog"
 	"strings"
 	"sync/atomic"
 	"testing"
 
-	"github.com/ringstore/ringstore/coordinator"
 	"github.com/ringstore/ringstore/engine"
 	"github.com/ringstore/ringstore/version"
 )
@@ -34,21 +32,7 @@ func startEngineServer(t *testing.T, mod func(*Config)) (*Server, *batchCounting
 	}
 	t.Cleanup(func() { st.Close() })
 	bs := &batchCountingStore{Store: st}
-	ccfg := coordinator.DefaultConfig()
-	ccfg.NodeID = testNodeID
-	coord, err := coordinator.New(ccfg, bs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := DefaultConfig()
-	cfg.Logger = slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
-	if mod != nil {
-		mod(&cfg)
-	}
-	srv, err := NewServer(cfg, coord)
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv := newServerOn(t, bs, mod)
 	addr := serveOn(t, srv)
 	return srv, bs, addr
 }

@@ -141,6 +141,11 @@ func expireAt(arg []byte, flags int, cmd string, now int64) (int64, string) {
 // cmdGet is the hot path: one Get, no conversion of the value.
 func (srv *Server) cmdGet(ctx context.Context, s *Session, w *Writer, args [][]byte) {
 	v, ok, err := srv.coord.Get(ctx, s.DB, args[1])
+	srv.writeGet(w, v, ok, err)
+}
+
+// writeGet writes GET's reply for what Coordinator.Get returned.
+func (srv *Server) writeGet(w *Writer, v coordinator.Value, ok bool, err error) {
 	switch {
 	case err != nil:
 		srv.writeError(w, err)
