@@ -78,15 +78,23 @@ func (srv *Server) dispatch(ctx context.Context, s *Session, w *Writer, args [][
 // logged stack. It is a last line of defence: the fuzz test runs handlers
 // without it, so that no input can rely on it.
 func (srv *Server) runRecovering(ctx context.Context, c *command, s *Session, w *Writer, args [][]byte) {
-	mark := w.Len()
-	defer func() {
-		if r := recover(); r != nil {
-			w.b = w.b[:mark] // drop a partial reply
-			w.Error("ERR internal error")
-			srv.log.Error("command panicked", "cmd", c.name, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
-		}
-	}()
+	defer srv.recoverInto(w, w.Len(), c.name)
 	c.handler(ctx, s, w, args)
+}
+
+// recoverInto, deferred, turns a panic of the command named cmd into
+// "-ERR internal error" in w, in place of what the command wrote after
+// mark, and logs the stack. Without recoverPanics (the fuzz test) it lets
+// the panic through.
+func (srv *Server) recoverInto(w *Writer, mark int, cmd string) {
+	if !srv.recoverPanics {
+		return
+	}
+	if r := recover(); r != nil {
+		w.b = w.b[:mark] // drop a partial reply
+		w.Error("ERR internal error")
+		srv.log.Error("command panicked", "cmd", cmd, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+	}
 }
 
 // maxErrArg is how much of a client's argument Redis quotes in an error.

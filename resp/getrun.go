@@ -40,6 +40,7 @@ func (srv *Server) start(c *command, it *batchItem) bool {
 	if c.write {
 		srv.keyspace.touch()
 	}
+	defer srv.recoverInto(&it.w, it.w.Len(), c.name) // as runRecovering does for execute
 	it.ctx = withQuorum(it.ctx, s)
 	if get {
 		srv.coord.StartGet(it.ctx, s.DB, args[1], &it.read)
@@ -56,6 +57,11 @@ func (srv *Server) finish(it *batchItem) {
 	it.started = false
 	w := &it.w
 	mark := w.Len()
+	name := "set"
+	if len(it.args) == 2 {
+		name = "get"
+	}
+	defer srv.recoverInto(w, mark, name)
 	if len(it.args) == 2 { // GET
 		v, ok, err := it.read.Get(it.ctx)
 		it.read = coordinator.PendingRead{}
