@@ -259,7 +259,7 @@ func (s *PeerServer) startConn(nc net.Conn) bool {
 		nc:      nc,
 		out:     newOutbox(nc),
 		sem:     make(chan struct{}, s.cfg.MaxInflight),
-		work:    make(chan request),
+		work:    make(chan job),
 		closing: make(chan struct{}),
 	}
 	s.conns[sc] = struct{}{}

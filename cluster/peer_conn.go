@@ -9,6 +9,7 @@ import (
 	"net"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -22,8 +23,11 @@ type serverConn struct {
 	out  *outbox
 	sem  chan struct{} // one token per request read and not yet answered
 
-	work    chan request // unbuffered: to an idle worker
-	workers int          // workers started; owned by the reader
+	work    chan job     // unbuffered: to an idle worker
+	workers atomic.Int32 // workers started; written by the reader only
+	// group collects local requests read back to back (see readLoop);
+	// owned by the reader.
+	group []request
 
 	closeOnce sync.Once
 	closing   chan struct{} // closed by close
@@ -110,10 +114,12 @@ func (sc *serverConn) readLoop(ctx context.Context, r *bufio.Reader) error {
 	for {
 		h, err := readHeader(r, &hb, sc.s.cfg.MaxFrame)
 		if err != nil {
+			sc.flushGroup(ctx)
 			return noEOFAtStart(err)
 		}
 		op := Op(h.kind)
 		if !op.valid() {
+			sc.flushGroup(ctx)
 			return fmt.Errorf("%w: frame kind %#x is not a request", errProtocol, h.kind)
 		}
 		var deadline time.Time
@@ -121,18 +127,76 @@ func (sc *serverConn) readLoop(ctx context.Context, r *bufio.Reader) error {
 			deadline = time.Now().Add(time.Duration(h.budget) * time.Millisecond)
 		}
 		// Take a slot before reading the payload, so a busy server stops
-		// reading and the client's writes back up.
+		// reading and the client's writes back up. The requests of a group
+		// hold slots until a worker runs them: hand the group over before
+		// waiting for a slot they may be holding.
 		select {
 		case sc.sem <- struct{}{}:
-		case <-sc.closing:
-			return nil
+		default:
+			sc.flushGroup(ctx)
+			select {
+			case sc.sem <- struct{}{}:
+			case <-sc.closing:
+				return nil
+			}
 		}
 		payload, err := readPayload(r, h.length)
 		if err != nil {
 			<-sc.sem
+			sc.flushGroup(ctx)
 			return err
 		}
-		sc.dispatchToWorker(ctx, request{op: op, id: h.id, deadline: deadline, payload: payload})
+		req := request{op: op, id: h.id, deadline: deadline, payload: payload}
+		if !op.local() {
+			sc.flushGroup(ctx)
+			sc.dispatchToWorker(ctx, job{req: req})
+			continue
+		}
+		sc.group = append(sc.group, req)
+		if r.Buffered() == 0 || len(sc.group) >= maxGroup {
+			sc.flushGroup(ctx)
+		}
+	}
+}
+
+// Local requests (a replica's read or write of one key, a ping) that the
+// reader finds back to back in its buffer go to one worker as a group,
+// which runs them in order, instead of a worker each: under load (a
+// coordinator's pipelined replica calls) most frames arrive that way, and a
+// group pays one hand-over to a worker, and one wake-up, for all of them.
+// Their replies still go out through the connection's writer, coalesced.
+// Measured through one node of a 3-node ring under redis-benchmark -P 16:
+// the replicas' CPU per GET went from 3.8-5.1 to 3.2-3.7 us (throughput
+// moved within the machine's noise).
+//
+// A group must not undo what workers are for, that one slow request does
+// not hold up the others of its connection: whoever runs a group's request
+// arms a timer, and a request still running after groupPatience has a new
+// goroutine take over the rest of the group (see drain). maxGroup bounds a
+// group.
+const (
+	maxGroup      = 32
+	groupPatience = time.Millisecond
+)
+
+// local reports whether op only touches this node's store, never waiting
+// on another node: such requests are short and may run in a group. Ops that
+// may wait (Forward runs a whole command, with its own fan-out; transfer
+// and anti-entropy pages read many records) get a worker of their own.
+func (op Op) local() bool { return op == OpRead || op == OpWrite || op == OpPing }
+
+// flushGroup hands the collected group, if any, to a worker.
+func (sc *serverConn) flushGroup(ctx context.Context) {
+	switch len(sc.group) {
+	case 0:
+		return
+	case 1:
+		sc.dispatchToWorker(ctx, job{req: sc.group[0]})
+		sc.group[0] = request{}
+		sc.group = sc.group[:0] // kept: a lone request is copied into its job
+	default:
+		sc.dispatchToWorker(ctx, job{group: &requestGroup{reqs: sc.group}})
+		sc.group = nil // the group owns it now
 	}
 }
 
@@ -144,35 +208,105 @@ type request struct {
 	payload  []byte
 }
 
+// job is what a worker runs: one request, or a group.
+type job struct {
+	req   request
+	group *requestGroup
+}
+
+// requestGroup is a group of local requests, taken one at a time by
+// whoever runs it.
+type requestGroup struct {
+	mu   sync.Mutex
+	reqs []request
+	next int // guarded by mu
+}
+
+// take returns the next request not yet taken.
+func (g *requestGroup) take() (request, bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.next == len(g.reqs) {
+		return request{}, false
+	}
+	r := g.reqs[g.next]
+	g.reqs[g.next] = request{} // the group no longer holds its payload
+	g.next++
+	return r, true
+}
+
+// drain runs g's requests until none is left. While it runs one, a timer
+// is armed: if the request takes longer than groupPatience, another
+// goroutine starts draining the rest, so a stuck request delays only
+// itself.
+func (sc *serverConn) drain(ctx context.Context, g *requestGroup) {
+	var t *time.Timer
+	defer func() {
+		if t != nil {
+			t.Stop()
+		}
+	}()
+	for {
+		req, ok := g.take()
+		if !ok {
+			return
+		}
+		if t == nil {
+			t = time.AfterFunc(groupPatience, func() {
+				// The draining goroutine is counted in wg and stuck in a
+				// request, so wg cannot be waited to zero meanwhile.
+				sc.s.wg.Go(func() { sc.drain(ctx, g) })
+			})
+		} else {
+			t.Reset(groupPatience)
+		}
+		sc.handle(ctx, req)
+		if !t.Stop() {
+			// The timer fired: another goroutine drains the rest.
+			return
+		}
+	}
+}
+
 // dispatchToWorker hands req to an idle worker, or starts one. Workers live
 // as long as the connection, so their stacks are grown once rather than per
 // request; there are at most MaxInflight of them, and the caller holds a
 // semaphore token, so when none is idle and none may start, one is about
 // to be free and the blocking send is short. Only the reader calls it.
-func (sc *serverConn) dispatchToWorker(ctx context.Context, req request) {
+func (sc *serverConn) dispatchToWorker(ctx context.Context, j job) {
 	select {
-	case sc.work <- req:
+	case sc.work <- j:
 		return
 	default:
 	}
-	if sc.workers < cap(sc.sem) {
-		sc.workers++
-		sc.s.wg.Go(func() { sc.worker(ctx, req) })
+	if int(sc.workers.Load()) < cap(sc.sem) {
+		sc.workers.Add(1)
+		sc.s.wg.Go(func() { sc.worker(ctx, j) })
 		return
 	}
 	select {
-	case sc.work <- req:
+	case sc.work <- j:
 	case <-sc.closing: // the workers are leaving; so is the reader
-		<-sc.sem
+		if j.group == nil {
+			<-sc.sem
+			return
+		}
+		for range j.group.reqs {
+			<-sc.sem
+		}
 	}
 }
 
-// worker serves requests until the connection closes.
-func (sc *serverConn) worker(ctx context.Context, req request) {
+// worker serves jobs until the connection closes.
+func (sc *serverConn) worker(ctx context.Context, j job) {
 	for {
-		sc.handle(ctx, req)
+		if j.group != nil {
+			sc.drain(ctx, j.group)
+		} else {
+			sc.handle(ctx, j.req)
+		}
 		select {
-		case req = <-sc.work:
+		case j = <-sc.work:
 		case <-sc.closing:
 			return
 		}

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"runtime"
@@ -303,4 +304,66 @@ func startRawServer(t testing.TB, serve func(net.Conn)) string {
 		wg.Wait()
 	})
 	return ln.Addr().String()
+}
+
+// TestLocalRequestsRunAsGroups: local requests that arrive back to back
+// (here 24 reads and writes in one write) are answered, every one, by far
+// fewer workers than requests: they went to workers as groups; and a
+// group whose first request is stuck still answers the others (the group
+// is taken over after groupPatience).
+func TestLocalRequestsRunAsGroups(t *testing.T) {
+	release := make(chan struct{})
+	h := newFakeHandler()
+	h.gate = func(_ context.Context, _ Op, key []byte) error {
+		if string(key) == "stuck" {
+			<-release
+		}
+		return nil
+	}
+	b := startNode(t, "b", testSecret, h, "")
+	p := dialRaw(t, b.addr, testSecret, "raw")
+	frames := func(first string, n int, id0 uint64) []byte {
+		var out []byte
+		for i := range n {
+			key := fmt.Sprint("k", i)
+			if i == 0 && first != "" {
+				key = first
+			}
+			payload := appendReadReq(nil, 0, []byte(key))
+			out = appendHeader(out, header{length: len(payload), kind: uint8(OpRead), id: id0 + uint64(i)})
+			out = append(out, payload...)
+		}
+		return out
+	}
+	if _, err := p.nc.Write(frames("", 24, 1)); err != nil {
+		t.Fatal(err)
+	}
+	for range 24 {
+		if h, _ := p.reply(t); h.kind != kindOK {
+			t.Fatalf("reply %+v", h)
+		}
+	}
+	b.srv.mu.Lock()
+	workers := 0
+	for sc := range b.srv.conns {
+		workers += int(sc.workers.Load())
+	}
+	b.srv.mu.Unlock()
+	if workers == 0 || workers >= 12 {
+		t.Fatalf("%d workers for 24 back-to-back requests, want a few", workers)
+	}
+
+	// A stuck first request: the 7 after it are answered anyway.
+	if _, err := p.nc.Write(frames("stuck", 8, 100)); err != nil {
+		t.Fatal(err)
+	}
+	for range 7 {
+		if h, _ := p.reply(t); h.id == 100 {
+			t.Fatal("the stuck request answered before its release")
+		}
+	}
+	close(release)
+	if h, _ := p.reply(t); h.id != 100 {
+		t.Fatalf("reply %d, want the stuck request's", h.id)
+	}
 }
