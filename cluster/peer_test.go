@@ -313,14 +313,7 @@ func startRawServer(t testing.TB, serve func(net.Conn)) string {
 // is taken over after groupPatience).
 func TestLocalRequestsRunAsGroups(t *testing.T) {
 	release := make(chan struct{})
-	h := newFakeHandler()
-	h.gate = func(_ context.Context, _ Op, key []byte) error {
-		if string(key) == "stuck" {
-			<-release
-		}
-		return nil
-	}
-	b := startNode(t, "b", testSecret, h, "")
+	b := startNode(t, "b", testSecret, stuckHandler(release), "")
 	p := dialRaw(t, b.addr, testSecret, "raw")
 	frames := func(first string, n int, id0 uint64) []byte {
 		var out []byte

@@ -76,14 +76,7 @@ func TestSendRoundTrips(t *testing.T) {
 // connection are unaffected, and the late reply is dropped.
 func TestSendDeadline(t *testing.T) {
 	release := make(chan struct{})
-	h := newFakeHandler()
-	h.gate = func(_ context.Context, _ Op, key []byte) error {
-		if string(key) == "stuck" {
-			<-release
-		}
-		return nil
-	}
-	b := startNode(t, "b", testSecret, h, "")
+	b := startNode(t, "b", testSecret, stuckHandler(release), "")
 	tr, _ := newTestTransport(t, "a", testSecret, b)
 	if err := tr.Ping(context.Background(), "b"); err != nil {
 		t.Fatal(err)

@@ -92,6 +92,19 @@ type testNode struct {
 	killed bool
 }
 
+// stuckHandler is a fakeHandler whose calls on the key "stuck" wait until
+// release is closed.
+func stuckHandler(release <-chan struct{}) *fakeHandler {
+	h := newFakeHandler()
+	h.gate = func(_ context.Context, _ Op, key []byte) error {
+		if string(key) == "stuck" {
+			<-release
+		}
+		return nil
+	}
+	return h
+}
+
 // startNode serves h as node id on 127.0.0.1:0 (or addr, to restart a node
 // where it was) until the test ends or kill.
 func startNode(t testing.TB, id string, secret []byte, h *fakeHandler, addr string, opts ...func(*PeerServerConfig)) *testNode {
