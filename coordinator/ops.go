@@ -34,13 +34,9 @@ type Change struct {
 // read returns the merge of R replicas' siblings of key (read repair
 // follows in the background).
 func (c *Coordinator) read(ctx context.Context, db int, key []byte) (version.Siblings, error) {
-	if err := c.checkDB(db); err != nil {
-		return nil, err
-	}
-	if err := ctxErr(ctx); err != nil {
-		return nil, err
-	}
-	return c.quorumRead(ctx, db, key)
+	var pr PendingRead
+	c.StartGet(ctx, db, key, &pr)
+	return pr.wait(ctx)
 }
 
 // known returns the versions a blind write must supersede: what this node
@@ -132,17 +128,14 @@ func visible(sib version.Siblings, now int64) (Value, bool) {
 // Get returns the key's visible value: the last writer among its siblings,
 // unless that is a delete or has expired.
 func (c *Coordinator) Get(ctx context.Context, db int, key []byte) (Value, bool, error) {
-	sib, err := c.read(ctx, db, key)
-	if err != nil {
-		return Value{}, false, err
-	}
-	v, ok := visible(sib, c.NowMillis())
-	return v, ok, nil
+	var pr PendingRead
+	c.StartGet(ctx, db, key, &pr)
+	return pr.Get(ctx)
 }
 
 // StartGet starts GET key's quorum read into pr and returns at once;
-// pr.Get waits for it. GET is Get, and the same read. pr must be waited
-// for (PendingRead).
+// pr.Get waits for it. Get, and every command's read, is StartGet and its
+// wait. pr must be waited for (PendingRead).
 func (c *Coordinator) StartGet(ctx context.Context, db int, key []byte, pr *PendingRead) {
 	if err := c.checkDB(db); err != nil {
 		*pr = PendingRead{c: c, err: err}
@@ -169,22 +162,6 @@ func (pr *PendingRead) Get(ctx context.Context) (Value, bool, error) {
 // Set writes v as the key's new value, superseding every version this node
 // knows of (a blind write: Redis SET without options).
 func (c *Coordinator) Set(ctx context.Context, db int, key []byte, v Value) error {
-	if err := c.checkDB(db); err != nil {
-		return err
-	}
-	if err := ctxErr(ctx); err != nil {
-		return err
-	}
-	topo := c.topology()
-	if topo != nil && !c.planFor(topo, key).self {
-		sib, err := c.quorumRead(ctx, db, key)
-		if err != nil {
-			return err
-		}
-		return c.write(ctx, db, key, sib, v, false)
-	}
-	// A replica of the key: build the version from the local copy and store
-	// it in one locked step (one read), then send it to the other replicas.
 	var pw PendingWrite
 	c.StartSet(ctx, db, key, v, &pw)
 	return pw.wait()
@@ -192,9 +169,8 @@ func (c *Coordinator) Set(ctx context.Context, db int, key []byte, v Value) erro
 
 // StartSet starts Set's write into pw and returns once it is stored here
 // and sent to the other replicas, without waiting for their acks; pw.Wait
-// waits for W of them. A key this node does not replicate is set at once,
-// as Set sets it (its quorum read comes first). pw must be waited for
-// (PendingWrite).
+// waits for W of them. A key this node does not replicate is set at once
+// (its quorum read comes first). pw must be waited for (PendingWrite).
 func (c *Coordinator) StartSet(ctx context.Context, db int, key []byte, v Value, pw *PendingWrite) {
 	*pw = PendingWrite{c: c}
 	if err := c.checkDB(db); err != nil {
@@ -206,9 +182,15 @@ func (c *Coordinator) StartSet(ctx context.Context, db int, key []byte, v Value,
 		return
 	}
 	if topo := c.topology(); topo != nil && !c.planFor(topo, key).self {
-		pw.err = c.Set(ctx, db, key, v)
+		sib, err := c.quorumRead(ctx, db, key)
+		if err == nil {
+			err = c.write(ctx, db, key, sib, v, false)
+		}
+		pw.err = err
 		return
 	}
+	// A replica of the key: build the version from the local copy and store
+	// it in one locked step (one read), then send it to the other replicas.
 	var nv version.Siblings
 	_, err := c.store.Update(db, key, func(cur version.Siblings) (version.Siblings, error) {
 		nv = version.Siblings{c.newVersion(ctx, cur, v, false)}

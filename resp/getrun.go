@@ -57,21 +57,21 @@ func (srv *Server) finish(it *batchItem) {
 	it.started = false
 	w := &it.w
 	mark := w.Len()
-	name := "set"
-	if len(it.args) == 2 {
-		name = "get"
-	}
-	defer srv.recoverInto(w, mark, name)
 	if len(it.args) == 2 { // GET
+		defer srv.recoverInto(w, mark, "get")
 		v, ok, err := it.read.Get(it.ctx)
 		it.read = coordinator.PendingRead{}
 		srv.writeGet(w, v, ok, err)
-	} else if err := it.write.Wait(); err != nil {
-		srv.writeError(w, err)
 	} else {
-		w.Status("OK")
+		defer srv.recoverInto(w, mark, "set")
+		err := it.write.Wait()
+		it.write = coordinator.PendingWrite{}
+		if err != nil {
+			srv.writeError(w, err)
+		} else {
+			w.Status("OK")
+		}
 	}
-	it.write = coordinator.PendingWrite{}
 	if w.Len() > mark && w.b[mark] == '-' {
 		it.sess.errors.Add(1)
 	}
