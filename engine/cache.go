@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bytes"
 	"sync"
 	"sync/atomic"
 
@@ -62,15 +63,31 @@ type cacheShard struct {
 	_     [32]byte              // keep shards on separate cache lines
 }
 
-// cacheEntry is a pebble data key and its record's encoding (empty for a
-// key known to be absent).
+// cacheEntry is a pebble data key followed by its record's encoding (none
+// for a key known to be absent), in one allocation: kr[:klen] is the key,
+// kr[klen:] the record. A lookup compares the key and then decodes the
+// record, so keeping them together costs one cache miss where separate
+// allocations cost two (in profiles of SET -P 16 the key comparison alone
+// was ~4% of a node's CPU, nearly all of it that miss), and gives the
+// garbage collector one pointer per entry to trace instead of two.
 type cacheEntry struct {
-	key string
-	rec []byte
+	kr   []byte
+	klen uint32
 }
 
-// entryOverhead estimates the map slot and the key's allocation header.
-const entryOverhead = 64
+func (e cacheEntry) key() []byte { return e.kr[:e.klen] }
+func (e cacheEntry) rec() []byte { return e.kr[e.klen:] }
+
+// keyed returns k followed by rec in a new exactly sized buffer, as put
+// takes them.
+func keyed(k, rec []byte) []byte {
+	kr := make([]byte, len(k)+len(rec))
+	copy(kr[copy(kr, k):], rec)
+	return kr
+}
+
+// entryOverhead estimates the map slot and the allocation header.
+const entryOverhead = 56
 
 func newRecordCache(size int64) *recordCache {
 	if size <= 0 {
@@ -101,8 +118,8 @@ func (c *recordCache) get(h uint64, k []byte) (rec []byte, ok bool) {
 			return nil, false // the caller takes the stripe lock and waits
 		}
 	}
-	if e, ok := sh.m[h]; ok && e.key == string(k) {
-		return e.rec, true // put replaces e.rec, never its bytes
+	if e, ok := sh.m[h]; ok && bytes.Equal(e.key(), k) {
+		return e.rec(), true // put replaces e.kr, never its bytes
 	}
 	return nil, false
 }
@@ -126,16 +143,17 @@ func (c *recordCache) hold(h uint64) {
 	sh.held[h] = struct{}{}
 }
 
-// put caches rec (nil: absent) as the record of k, taking ownership of rec.
-// The caller holds k's stripe lock.
-func (c *recordCache) put(h uint64, k, rec []byte) {
+// put caches kr[klen:] (empty: absent) as the record of the pebble key
+// kr[:klen], taking ownership of kr (see cacheEntry; keyed builds one). The
+// caller holds the key's stripe lock.
+func (c *recordCache) put(h uint64, kr []byte, klen int) {
 	if c == nil {
 		return
 	}
-	size := int64(len(k) + len(rec) + entryOverhead)
+	size := int64(len(kr) + entryOverhead)
 	if size > c.maxShard/4 {
 		// Too big to be worth the space: make sure no stale entry remains.
-		c.forget(h, k)
+		c.forget(h, kr[:klen])
 		return
 	}
 	sh := c.shard(h)
@@ -144,18 +162,16 @@ func (c *recordCache) put(h uint64, k, rec []byte) {
 	if len(sh.held) > 0 {
 		delete(sh.held, h)
 	}
-	switch e, ok := sh.m[h]; {
-	case ok && e.key == string(k):
-		sh.bytes += int64(len(rec) - len(e.rec))
-		sh.m[h] = cacheEntry{key: e.key, rec: rec}
-	case ok: // another key with the same hash: it is displaced
-		c.incomplete()
-		sh.bytes += int64(len(k)+len(rec)) - int64(len(e.key)+len(e.rec))
-		sh.m[h] = cacheEntry{key: string(k), rec: rec}
-	default:
-		sh.m[h] = cacheEntry{key: string(k), rec: rec}
+	e, ok := sh.m[h]
+	if ok && !bytes.Equal(e.key(), kr[:klen]) {
+		c.incomplete() // another key with the same hash: it is displaced
+	}
+	if ok {
+		sh.bytes += int64(len(kr) - len(e.kr))
+	} else {
 		sh.bytes += size
 	}
+	sh.m[h] = cacheEntry{kr: kr, klen: uint32(klen)}
 	if sh.bytes > c.maxShard {
 		c.incomplete() // before any live entry goes
 		sh.evict(c.maxShard - c.maxShard/8)
@@ -192,7 +208,7 @@ func (sh *cacheShard) evict(target int64) {
 			return
 		}
 		delete(sh.m, h)
-		sh.bytes -= int64(len(e.key) + len(e.rec) + entryOverhead)
+		sh.bytes -= int64(len(e.kr) + entryOverhead)
 	}
 }
 
@@ -218,9 +234,9 @@ func (c *recordCache) remove(h uint64, k []byte) {
 	if len(sh.held) > 0 {
 		delete(sh.held, h)
 	}
-	if e, ok := sh.m[h]; ok && e.key == string(k) {
+	if e, ok := sh.m[h]; ok && bytes.Equal(e.key(), k) {
 		delete(sh.m, h)
-		sh.bytes -= int64(len(k) + len(e.rec) + entryOverhead)
+		sh.bytes -= int64(len(e.kr) + entryOverhead)
 	}
 }
 
@@ -252,9 +268,9 @@ func (c *recordCache) dropSlots(drop *[ring.NumSlots]bool) {
 		sh := &c.shards[i]
 		sh.mu.Lock()
 		for h, e := range sh.m {
-			if len(e.key) >= 3 && e.key[0] == nsData && drop[dataKeySlot(e.key)] {
+			if k := e.key(); len(k) >= 3 && k[0] == nsData && drop[dataKeySlot(k)] {
 				delete(sh.m, h)
-				sh.bytes -= int64(len(e.key) + len(e.rec) + entryOverhead)
+				sh.bytes -= int64(len(e.kr) + entryOverhead)
 			}
 		}
 		sh.mu.Unlock()

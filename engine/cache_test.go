@@ -290,11 +290,11 @@ func TestRecordCacheHashCollision(t *testing.T) {
 	c := newRecordCache(1 << 20)
 	c.setComplete()
 	const h = 42
-	c.put(h, []byte("a"), []byte("ra"))
+	c.put(h, []byte("ara"), 1)
 	if rec, ok := c.get(h, []byte("a")); !ok || string(rec) != "ra" {
 		t.Fatalf("get a = %q, %v", rec, ok)
 	}
-	c.put(h, []byte("b"), []byte("rb"))
+	c.put(h, []byte("brb"), 1)
 	if rec, ok := c.get(h, []byte("a")); ok {
 		t.Fatalf("displaced key a still hits: %q", rec)
 	}

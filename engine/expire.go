@@ -241,7 +241,7 @@ func (s *Store) applyExpiry(t *expireTask) {
 	}
 	// The rewritten record (nil: gone) replaces the cached one; dropping the
 	// entry instead would end the cache's completeness.
-	s.cache.put(h, t.key, t.next)
+	s.cache.put(h, keyed(t.key, t.next), len(t.key))
 	s.counts.move(t.db, dataKeySlot(t.key), t.from, t.to)
 	s.digests.replace(t.key, t.raw, t.next)
 	if t.drops {

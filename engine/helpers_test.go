@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bytes"
 	"errors"
 	"sync/atomic"
 	"testing"
@@ -103,4 +104,14 @@ func values(s version.Siblings) []string {
 		}
 	}
 	return out
+}
+
+// decodeRecord decodes stored record bytes that the caller may not keep (a
+// pebble buffer), taking node IDs from ids (nil: none), as the store's load does: the result
+// aliases rec, a private copy of raw. The engine never stores an empty record, so
+// empty bytes are corrupt too.
+func decodeRecord(raw []byte, ids *version.Decoder) (sib version.Siblings, rec []byte, err error) {
+	rec = bytes.Clone(raw)
+	sib, err = ids.Decode(rec)
+	return sib, rec, err
 }

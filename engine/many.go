@@ -96,7 +96,9 @@ func (s *Store) UpdateMany(db int, keys [][]byte, fn func(i int, cur version.Sib
 			return fmt.Errorf("%w: merge of db %d key %q gives %d siblings (max %d)",
 				ErrInvalidSiblings, db, e.key, len(merged), version.MaxSiblings)
 		}
-		e.merged, e.rec, e.write = merged, merged.AppendBinary(nil), true
+		// The key and the record in one exactly sized buffer, for the cache.
+		e.kr = merged.AppendBinary(e.k)
+		e.merged, e.rec, e.write = merged, e.kr[len(e.k):], true
 		changed++
 	}
 	if changed == 0 {
@@ -139,7 +141,7 @@ func (s *Store) UpdateMany(db int, keys [][]byte, fn func(i int, cur version.Sib
 		if !e.write {
 			continue
 		}
-		s.cache.put(e.h, e.k, e.rec)
+		s.cache.put(e.h, e.kr, len(e.k))
 		s.counts.move(db, dataKeySlot(e.k), classify(e.old), classify(e.merged))
 		s.digests.replace(e.k, e.oldRec, e.rec)
 		s.stats.recordsWritten.Add(1)
@@ -155,6 +157,7 @@ type manyEntry struct {
 	oldRec []byte           // old's encoding; nil when absent
 	merged version.Siblings // after it
 	rec    []byte           // merged's encoding
+	kr     []byte           // k followed by rec, when written
 	write  bool             // merged differs from old
 }
 

@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 
@@ -31,16 +30,6 @@ var ErrInvalidSiblings = errors.New("engine: invalid sibling set")
 // maxWriterLen is the longest node ID (writer or clock entry) version.Decode
 // accepts.
 const maxWriterLen = 256
-
-// decodeRecord decodes stored record bytes that the caller may not keep (a
-// pebble buffer), taking node IDs from ids (nil: none): the result aliases
-// rec, a private copy of raw. The engine never stores an empty record, so
-// empty bytes are corrupt too.
-func decodeRecord(raw []byte, ids *version.Decoder) (sib version.Siblings, rec []byte, err error) {
-	rec = bytes.Clone(raw)
-	sib, err = ids.Decode(rec)
-	return sib, rec, err
-}
 
 // checkSiblings reports why s cannot be stored, or nil. Storing only sets
 // that pass keeps every record decodable: version.Decode rejects exactly

@@ -211,7 +211,7 @@ func (s *Store) loadRecords() error {
 			}
 		}
 		if warm {
-			s.cache.put(s.hash(k), k, bytes.Clone(val))
+			s.cache.put(s.hash(k), keyed(k, val), len(k))
 			warm = s.cache.lost.Load() == lost
 		}
 	}
@@ -309,19 +309,21 @@ func (s *Store) load(db int, key []byte, h uint64, k []byte) (sib version.Siblin
 	s.stats.pebbleReads.Add(1)
 	val, closer, err := s.db.Get(k)
 	if errors.Is(err, pebble.ErrNotFound) {
-		s.cache.put(h, k, nil)
+		s.cache.put(h, keyed(k, nil), len(k))
 		return nil, nil, nil
 	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("engine: get db %d key %q: %w", db, key, err)
 	}
-	sib, rec, err = decodeRecord(val, &s.ids)
+	kr := keyed(k, val)
 	closer.Close() // a pebble Get closer never fails
+	rec = kr[len(k):]
+	sib, err = s.ids.Decode(rec)
 	if err != nil {
 		// Not cached: every read reports it until the record is replaced.
 		return nil, nil, &CorruptError{DB: db, Key: bytes.Clone(key), Err: err}
 	}
-	s.cache.put(h, k, rec)
+	s.cache.put(h, kr, len(k))
 	return sib, rec, nil
 }
 
@@ -393,13 +395,15 @@ func (s *Store) Update(db int, key []byte, fn func(cur version.Siblings) (versio
 		return nil, fmt.Errorf("%w: merge of db %d key %q gives %d siblings (max %d)",
 			ErrInvalidSiblings, db, key, len(merged), version.MaxSiblings)
 	}
-	// A fresh buffer, exactly sized: after the write it becomes the cache's.
-	enc := merged.AppendBinary(nil)
+	// A fresh buffer, exactly sized, of the key and the record (AppendBinary
+	// finds no room after the key): after the write it becomes the cache's.
+	kr := merged.AppendBinary(kb.b[:len(kb.b):len(kb.b)])
+	enc := kr[len(kb.b):]
 	if err := s.db.Set(kb.b, enc, s.wo); err != nil {
 		s.cache.forget(h, kb.b)
 		return nil, fmt.Errorf("engine: write db %d key %q: %w", db, key, err)
 	}
-	s.cache.put(h, kb.b, enc)
+	s.cache.put(h, kr, len(kb.b))
 	s.counts.move(db, dataKeySlot(kb.b), classify(old), classify(merged))
 	s.digests.replace(kb.b, oldRec, enc)
 	s.stats.recordsWritten.Add(1)
