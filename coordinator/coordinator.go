@@ -194,11 +194,19 @@ func (c *Coordinator) NowMillis() int64 { return c.cfg.Now().UnixMilli() }
 
 // nextTimestamp issues a strictly increasing HLC reading, with the wall
 // clock's sub-millisecond part (version.HLC.NextMicros).
-func (c *Coordinator) nextTimestamp() version.HLC {
+func (c *Coordinator) nextTimestamp() version.HLC { return c.nextTimestamps(1) }
+
+// nextTimestamps issues n consecutive readings, as n calls of nextTimestamp
+// in a row would, and returns the first: a batch of writes (SetMany) reads
+// the clock and takes the lock once, not once per key.
+func (c *Coordinator) nextTimestamps(n int) version.HLC {
 	now := c.cfg.Now().UnixMicro()
 	c.hlcMu.Lock()
 	c.hlc = c.hlc.NextMicros(now)
 	t := c.hlc
+	for range n - 1 {
+		c.hlc = c.hlc.NextMicros(now)
+	}
 	c.hlcMu.Unlock()
 	return t
 }

@@ -67,7 +67,11 @@ func (c *Coordinator) write(ctx context.Context, db int, key []byte, known versi
 // newVersion builds the version a write of v (or a delete) adds: its clock
 // descends from every version in known.
 func (c *Coordinator) newVersion(ctx context.Context, known version.Siblings, v Value, tombstone bool) version.Version {
-	ts := c.nextTimestamp()
+	return c.newVersionAt(ctx, c.nextTimestamp(), known, v, tombstone)
+}
+
+// newVersionAt is newVersion with its timestamp ts already issued.
+func (c *Coordinator) newVersionAt(ctx context.Context, ts version.HLC, known version.Siblings, v Value, tombstone bool) version.Version {
 	nv := version.Version{
 		Clock:     known.Clock().Increment(c.actor(ctx, known, ts), ts),
 		Timestamp: ts,
@@ -234,8 +238,11 @@ func (c *Coordinator) SetMany(ctx context.Context, db int, keys [][]byte, vals [
 		return nil
 	}
 	built := make([]version.Siblings, len(keys))
+	// UpdateMany calls fn once per key, in order: key i takes the i-th of
+	// the batch's readings (HLC readings are consecutive integers).
+	ts := c.nextTimestamps(len(keys))
 	err := bs.UpdateMany(db, keys, func(i int, cur version.Siblings) (version.Siblings, error) {
-		built[i] = version.Siblings{c.newVersion(ctx, cur, vals[i], false)}
+		built[i] = version.Siblings{c.newVersionAt(ctx, ts+version.HLC(i), cur, vals[i], false)}
 		return built[i], nil
 	})
 	if err != nil || c.alone(c.topology()) {

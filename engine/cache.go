@@ -107,6 +107,16 @@ func (c *recordCache) shard(h uint64) *cacheShard {
 // get returns the cached record of pebble key k (hash h): rec is empty when
 // the key is known to be absent. rec must not be modified.
 func (c *recordCache) get(h uint64, k []byte) (rec []byte, ok bool) {
+	kr, ok := c.getKeyed(h, k)
+	if !ok {
+		return nil, false
+	}
+	return kr[len(k):], true
+}
+
+// getKeyed is get returning the entry's key and record together (k
+// followed by the record, as put took them; just k when absent).
+func (c *recordCache) getKeyed(h uint64, k []byte) (kr []byte, ok bool) {
 	if c == nil {
 		return nil, false
 	}
@@ -119,7 +129,7 @@ func (c *recordCache) get(h uint64, k []byte) (rec []byte, ok bool) {
 		}
 	}
 	if e, ok := sh.m[h]; ok && bytes.Equal(e.key(), k) {
-		return e.rec(), true // put replaces e.kr, never its bytes
+		return e.kr, true // put replaces e.kr, never its bytes
 	}
 	return nil, false
 }

@@ -71,13 +71,13 @@ func (s *Store) UpdateMany(db int, keys [][]byte, fn func(i int, cur version.Sib
 	for i := range ents {
 		e := &ents[i]
 		if j := earlier.of(i); j >= 0 {
-			e.old, e.oldRec = ents[j].merged, ents[j].rec
+			e.old, e.oldKR = ents[j].merged, ents[j].kr
 		} else {
-			old, oldRec, err := s.load(db, e.key, e.h, e.k)
+			old, oldKR, err := s.load(db, e.key, e.h, e.k)
 			if err != nil {
 				return err
 			}
-			e.old, e.oldRec = old, oldRec
+			e.old, e.oldKR = old, oldKR
 		}
 		in, err := fn(i, e.old)
 		if err != nil {
@@ -89,16 +89,16 @@ func (s *Store) UpdateMany(db int, keys [][]byte, fn func(i int, cur version.Sib
 		merged := version.Merge(e.old, in)
 		if len(merged) == len(e.old) && merged.Equal(e.old) {
 			s.stats.mergesUnchanged.Add(1)
-			e.merged, e.rec = e.old, e.oldRec
+			e.merged, e.kr = e.old, e.oldKR
 			continue
 		}
 		if len(merged) > version.MaxSiblings {
 			return fmt.Errorf("%w: merge of db %d key %q gives %d siblings (max %d)",
 				ErrInvalidSiblings, db, e.key, len(merged), version.MaxSiblings)
 		}
-		// The key and the record in one exactly sized buffer, for the cache.
-		e.kr = merged.AppendBinary(e.k)
-		e.merged, e.rec, e.write = merged, e.kr[len(e.k):], true
+		// The key and the record in one exactly sized buffer, for the cache
+		// (e.k has no room after the key).
+		e.merged, e.kr, e.write = merged, merged.AppendBinary(e.k), true
 		changed++
 	}
 	if changed == 0 {
@@ -120,7 +120,7 @@ func (s *Store) UpdateMany(db int, keys [][]byte, fn func(i int, cur version.Sib
 	defer b.Close()
 	for i := range ents {
 		if e := &ents[i]; e.write {
-			if err := b.Set(e.k, e.rec, nil); err != nil {
+			if err := b.Set(e.k, e.kr[len(e.k):], nil); err != nil {
 				return fmt.Errorf("engine: write %d keys of db %d: %w", changed, db, err)
 			}
 		}
@@ -143,7 +143,7 @@ func (s *Store) UpdateMany(db int, keys [][]byte, fn func(i int, cur version.Sib
 		}
 		s.cache.put(e.h, e.kr, len(e.k))
 		s.counts.move(db, dataKeySlot(e.k), classify(e.old), classify(e.merged))
-		s.digests.replace(e.k, e.oldRec, e.rec)
+		s.digests.replaceKeyed(e.k, e.oldKR, e.kr)
 		s.stats.recordsWritten.Add(1)
 	}
 	return nil
@@ -154,10 +154,9 @@ type manyEntry struct {
 	key, k []byte // user key; pebble key
 	h      uint64
 	old    version.Siblings // before this entry: stored, or an earlier entry's
-	oldRec []byte           // old's encoding; nil when absent
+	oldKR  []byte           // k followed by old's encoding; nil when absent
 	merged version.Siblings // after it
-	rec    []byte           // merged's encoding
-	kr     []byte           // k followed by rec, when written
+	kr     []byte           // k followed by merged's encoding; nil when absent
 	write  bool             // merged differs from old
 }
 

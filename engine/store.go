@@ -291,17 +291,18 @@ func (s *Store) Get(db int, key []byte) (version.Siblings, error) {
 }
 
 // load returns the stored siblings of pebble key k (the record of db, key,
-// with hash h) and the record bytes they were decoded from (nil: absent),
-// decoding the cached record or else the one in pebble, which it caches.
-// Value bytes of the result are the cache's, see Get, and so is rec, which
-// must not be modified. The key's stripe lock must be held.
-func (s *Store) load(db int, key []byte, h uint64, k []byte) (sib version.Siblings, rec []byte, err error) {
-	if rec, ok := s.cache.get(h, k); ok {
-		if len(rec) == 0 {
+// with hash h) and the record bytes they were decoded from, preceded by k
+// (nil: absent), as the cache holds them: decoding the cached record or
+// else the one in pebble, which it caches. Value bytes of the result are the
+// cache's, see Get, and so is kr, which must not be modified. The key's
+// stripe lock must be held.
+func (s *Store) load(db int, key []byte, h uint64, k []byte) (sib version.Siblings, kr []byte, err error) {
+	if kr, ok := s.cache.getKeyed(h, k); ok {
+		if len(kr) == len(k) {
 			return nil, nil, nil
 		}
-		sib, err := s.decode(db, key, rec)
-		return sib, rec, err
+		sib, err := s.decode(db, key, kr[len(k):])
+		return sib, kr, err
 	}
 	if s.cache.knownAbsent() {
 		return nil, nil, nil
@@ -315,16 +316,15 @@ func (s *Store) load(db int, key []byte, h uint64, k []byte) (sib version.Siblin
 	if err != nil {
 		return nil, nil, fmt.Errorf("engine: get db %d key %q: %w", db, key, err)
 	}
-	kr := keyed(k, val)
+	kr = keyed(k, val)
 	closer.Close() // a pebble Get closer never fails
-	rec = kr[len(k):]
-	sib, err = s.ids.Decode(rec)
+	sib, err = s.ids.Decode(kr[len(k):])
 	if err != nil {
 		// Not cached: every read reports it until the record is replaced.
 		return nil, nil, &CorruptError{DB: db, Key: bytes.Clone(key), Err: err}
 	}
 	s.cache.put(h, kr, len(k))
-	return sib, rec, nil
+	return sib, kr, nil
 }
 
 // decode decodes a cached record (empty: absent). The result aliases rec,
@@ -375,7 +375,7 @@ func (s *Store) Update(db int, key []byte, fn func(cur version.Siblings) (versio
 	mu := s.stripe(h)
 	mu.Lock()
 	defer mu.Unlock()
-	old, oldRec, err := s.load(db, key, h, kb.b)
+	old, oldKR, err := s.load(db, key, h, kb.b)
 	if err != nil {
 		return nil, err
 	}
@@ -405,7 +405,7 @@ func (s *Store) Update(db int, key []byte, fn func(cur version.Siblings) (versio
 	}
 	s.cache.put(h, kr, len(kb.b))
 	s.counts.move(db, dataKeySlot(kb.b), classify(old), classify(merged))
-	s.digests.replace(kb.b, oldRec, enc)
+	s.digests.replaceKeyed(kb.b, oldKR, kr)
 	s.stats.recordsWritten.Add(1)
 	return merged, nil
 }
