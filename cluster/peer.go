@@ -106,6 +106,8 @@ type PeerServer struct {
 	cfg PeerServerConfig // defaults filled
 	log *slog.Logger
 	h   coordinator.PeerHandler
+	// cached is h, when it can answer reads without waiting (see inline).
+	cached coordinator.CachedReader
 	// ops are the extra handlers; written by Handle before the first Serve
 	// and only read after it (Serve takes mu, which orders the two).
 	ops [opLimit]OpHandler
@@ -140,13 +142,15 @@ func NewPeerServer(cfg PeerServerConfig, h coordinator.PeerHandler) (*PeerServer
 	if len(cfg.Secret) == 0 {
 		log.Warn("cluster secret is empty: any peer is accepted; use only on loopback")
 	}
+	cached, _ := h.(coordinator.CachedReader)
 	return &PeerServer{
-		cfg:   cfg,
-		log:   log,
-		h:     h,
-		done:  make(chan struct{}),
-		lns:   map[net.Listener]struct{}{},
-		conns: map[*serverConn]struct{}{},
+		cfg:    cfg,
+		log:    log,
+		h:      h,
+		cached: cached,
+		done:   make(chan struct{}),
+		lns:    map[net.Listener]struct{}{},
+		conns:  map[*serverConn]struct{}{},
 	}, nil
 }
 

@@ -414,6 +414,11 @@ func (sc *serverConn) dispatch(ctx context.Context, op Op, p []byte) (resp []byt
 		if err != nil {
 			return nil, badRequest{err}
 		}
+		if c := sc.s.cached; c != nil {
+			if rec, ok := c.ServeReadCached(db, key); ok {
+				return rec, nil
+			}
+		}
 		sib, err := h.ServeRead(ctx, db, key)
 		if err != nil || len(sib) == 0 {
 			return nil, err

@@ -26,6 +26,10 @@ type fakeHandler struct {
 
 	reads, writes, forwards atomic.Int64
 
+	// cached, if set, holds the encoded records ServeReadCached answers
+	// with (key "db/key"); guarded by mu. Other keys go to ServeRead.
+	cached map[string][]byte
+
 	// gate, if set, runs first in every call; a non-nil error fails the
 	// call. It may block (honouring ctx).
 	gate func(ctx context.Context, op Op, key []byte) error
@@ -45,6 +49,14 @@ func (h *fakeHandler) ServeRead(ctx context.Context, db int, key []byte) (versio
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return h.data[dataKey(db, key)], nil
+}
+
+// ServeReadCached makes fakeHandler a coordinator.CachedReader.
+func (h *fakeHandler) ServeReadCached(db int, key []byte) ([]byte, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	rec, ok := h.cached[dataKey(db, key)]
+	return rec, ok
 }
 
 func (h *fakeHandler) ServeWrite(ctx context.Context, db int, key []byte, sib version.Siblings, hintFor string) error {

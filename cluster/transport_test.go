@@ -115,6 +115,39 @@ func TestRoundTrips(t *testing.T) {
 	}
 }
 
+// TestCachedReads: a read the handler answers from memory
+// (coordinator.CachedReader) gets those record bytes as its reply, without
+// a ServeRead; a nil record is an absent key; keys it does not have in
+// memory go to ServeRead.
+func TestCachedReads(t *testing.T) {
+	h := newFakeHandler()
+	inMemory := sib("a", "from memory", 2)
+	h.cached = map[string][]byte{dataKey(1, []byte("k")): inMemory.AppendBinary(nil), dataKey(1, []byte("gone")): nil}
+	h.data[dataKey(1, []byte("k"))] = sib("a", "from ServeRead", 1)
+	h.data[dataKey(1, []byte("other"))] = sib("a", "only in ServeRead", 1)
+	b := startNode(t, "b", testSecret, h, "")
+	tr, _ := newTestTransport(t, "a", testSecret, b)
+	ctx := context.Background()
+
+	got, err := tr.Read(ctx, "b", 1, []byte("k"))
+	if err != nil || !got.Equal(inMemory) {
+		t.Fatalf("Read k = %v, %v; want the cached %v", got, err, inMemory)
+	}
+	if got, err := tr.Read(ctx, "b", 1, []byte("gone")); err != nil || got != nil {
+		t.Fatalf("Read gone = %v, %v; want nil, nil", got, err)
+	}
+	if n := h.reads.Load(); n != 0 {
+		t.Fatalf("%d ServeRead calls for reads the cache answered", n)
+	}
+	got, err = tr.Read(ctx, "b", 1, []byte("other"))
+	if err != nil || len(got) != 1 || string(got[0].Value) != "only in ServeRead" {
+		t.Fatalf("Read other = %v, %v", got, err)
+	}
+	if n := h.reads.Load(); n != 1 {
+		t.Fatalf("%d ServeRead calls, want 1 for the key not in memory", n)
+	}
+}
+
 func TestBigValues(t *testing.T) {
 	b := startNode(t, "b", testSecret, newFakeHandler(), "")
 	tr, _ := newTestTransport(t, "a", testSecret, b)

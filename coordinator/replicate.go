@@ -516,6 +516,23 @@ func (c *Coordinator) ServeRead(ctx context.Context, db int, key []byte) (versio
 	return c.store.Get(db, key)
 }
 
+// ServeReadCached answers a peer's read of the local copy with the stored
+// record, encoded (nil: absent), when the store has it in memory (see
+// CachedReader); ok false leaves the read to ServeRead.
+func (c *Coordinator) ServeReadCached(db int, key []byte) (rec []byte, ok bool) {
+	cr, can := c.store.(cachedRecords)
+	if !can || c.checkDB(db) != nil {
+		return nil, false
+	}
+	return cr.CachedRecord(db, key)
+}
+
+// cachedRecords is a Store that can hand out a record from memory
+// (engine.Store.CachedRecord).
+type cachedRecords interface {
+	CachedRecord(db int, key []byte) (rec []byte, ok bool)
+}
+
 // ServeWrite merges a peer's write into the local copy.
 func (c *Coordinator) ServeWrite(ctx context.Context, db int, key []byte, sib version.Siblings, hintFor string) error {
 	if err := c.checkDB(db); err != nil {

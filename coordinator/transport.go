@@ -54,6 +54,17 @@ type PeerHandler interface {
 	ServeForward(ctx context.Context, db int, args [][]byte) ([]byte, error)
 }
 
+// CachedReader is a PeerHandler that can answer a read with the record's
+// stored encoding, straight from memory (the Coordinator over an
+// engine.Store, from its record cache): the transport server then sends
+// those bytes as the reply, instead of decoding the record in ServeRead
+// only to encode it again. Measured through one node of a 3-node ring under
+// GET -P 16, it cut the replicas' CPU per read by about a tenth. ok false
+// means the read must go to ServeRead.
+type CachedReader interface {
+	ServeReadCached(db int, key []byte) (rec []byte, ok bool)
+}
+
 // ErrUnreachable marks a call to a node that could not be made or answered.
 var ErrUnreachable = errors.New("coordinator: node unreachable")
 

@@ -117,21 +117,28 @@ func (c *recordCache) get(h uint64, k []byte) (rec []byte, ok bool) {
 // getKeyed is get returning the entry's key and record together (k
 // followed by the record, as put took them; just k when absent).
 func (c *recordCache) getKeyed(h uint64, k []byte) (kr []byte, ok bool) {
+	kr, ok, _ = c.lookup(h, k)
+	return kr, ok
+}
+
+// lookup is getKeyed that also reports a miss because the entry is held
+// (see hold), which unlike a plain miss says nothing about pebble.
+func (c *recordCache) lookup(h uint64, k []byte) (kr []byte, ok, held bool) {
 	if c == nil {
-		return nil, false
+		return nil, false, false
 	}
 	sh := c.shard(h)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	if len(sh.held) > 0 {
 		if _, held := sh.held[h]; held {
-			return nil, false // the caller takes the stripe lock and waits
+			return nil, false, true // the caller takes the stripe lock and waits
 		}
 	}
 	if e, ok := sh.m[h]; ok && bytes.Equal(e.key(), k) {
-		return e.kr, true // put replaces e.kr, never its bytes
+		return e.kr, true, false // put replaces e.kr, never its bytes
 	}
-	return nil, false
+	return nil, false, false
 }
 
 // hold hides the entry of hash h from get until put or remove replaces it, so that a reader without the stripe lock misses and waits for the

@@ -1,7 +1,9 @@
 package engine
 
 import (
+	"bytes"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -313,5 +315,56 @@ func TestRecordCacheHashCollision(t *testing.T) {
 		if b := c.shards[i].bytes; b != 0 {
 			t.Fatalf("shard %d accounts %d bytes after every entry left", i, b)
 		}
+	}
+}
+
+// TestCachedRecord: CachedRecord hands out exactly the bytes Get's siblings
+// encode to, says absent for a key a complete cache does not hold, and
+// defers to Get (ok false) for a key only pebble may hold.
+func TestCachedRecord(t *testing.T) {
+	s := newTestStore(t, nil)
+	mustMerge(t, s, 2, "k", ver("a", 1, t0, "v"), ver("b", 1, t0+1, "w"))
+	rec, ok := s.CachedRecord(2, []byte("k"))
+	if want := mustGet(t, s, 2, "k").AppendBinary(nil); !ok || !bytes.Equal(rec, want) {
+		t.Fatalf("CachedRecord = %x, %v; want %x, true", rec, ok, want)
+	}
+	if rec, ok := s.CachedRecord(2, []byte("absent")); !ok || rec != nil {
+		t.Fatalf("absent key: %x, %v; want nil, true", rec, ok)
+	}
+	if _, ok := s.CachedRecord(99, []byte("k")); ok {
+		t.Fatal("a database out of range answers")
+	}
+	// An entry an UpdateMany is replacing (held) is neither old nor absent.
+	for _, key := range []string{"k", "absent"} {
+		k := appendDataKey(nil, 2, []byte(key))
+		s.cache.hold(s.hash(k))
+		if rec, ok := s.CachedRecord(2, []byte(key)); ok {
+			t.Fatalf("%s: held entry answered %x", key, rec)
+		}
+		s.cache.remove(s.hash(k), k)
+	}
+
+	// A cache too small for the records: evicted keys are pebble's to answer.
+	s = newTestStore(t, nil, func(c *Config) { c.RecordCacheSize = 4 << 10 })
+	for i := range 500 {
+		mustMerge(t, s, 0, fmt.Sprint("key", i), ver("a", 1, t0, strings.Repeat("v", 50)))
+	}
+	missed := 0
+	for i := range 500 {
+		key := fmt.Sprint("key", i)
+		rec, ok := s.CachedRecord(0, []byte(key))
+		if !ok {
+			missed++
+			continue
+		}
+		if want := mustGet(t, s, 0, key).AppendBinary(nil); !bytes.Equal(rec, want) {
+			t.Fatalf("%s: CachedRecord %x, Get encodes to %x", key, rec, want)
+		}
+	}
+	if missed == 0 {
+		t.Fatal("every key answered from a cache too small to hold them all")
+	}
+	if _, ok := s.CachedRecord(0, []byte("never written")); ok {
+		t.Fatal("an incomplete cache answered for a key it does not hold")
 	}
 }

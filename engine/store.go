@@ -290,6 +290,31 @@ func (s *Store) Get(db int, key []byte) (version.Siblings, error) {
 	return sib, err
 }
 
+// CachedRecord returns key's stored record in db, encoded (nil: absent), if
+// the record cache can answer without reading pebble; ok is false when
+// only Get can. It serves a replica read whose reply is the record itself
+// (coordinator.CachedReader), with no decode. The bytes are the cache's,
+// shared and never modified: they may be kept, but not changed.
+func (s *Store) CachedRecord(db int, key []byte) (rec []byte, ok bool) {
+	if s.checkDB(db) != nil || !s.gate.enter() {
+		return nil, false
+	}
+	defer s.gate.exit()
+	kb := s.getBuf()
+	defer s.putBuf(kb)
+	kb.b = appendDataKey(kb.b[:0], db, key)
+	kr, ok, held := s.cache.lookup(s.hash(kb.b), kb.b)
+	switch {
+	case ok && len(kr) > len(kb.b):
+		return kr[len(kb.b):], true
+	case ok:
+		return nil, true // known absent
+	case held:
+		return nil, false // being replaced: Get waits for it
+	}
+	return nil, s.cache.knownAbsent()
+}
+
 // load returns the stored siblings of pebble key k (the record of db, key,
 // with hash h) and the record bytes they were decoded from, preceded by k
 // (nil: absent), as the cache holds them: decoding the cached record or
