@@ -278,6 +278,10 @@ type peerHandler struct {
 	srv *resp.Server
 }
 
+// A peerHandler answers replica reads from the record cache with the stored
+// bytes (the Coordinator's ServeReadCached, promoted).
+var _ coordinator.CachedReader = peerHandler{}
+
 func (h peerHandler) ServeForward(ctx context.Context, db int, args [][]byte) ([]byte, error) {
 	return h.srv.ExecuteForwarded(ctx, db, args), nil
 }
