@@ -214,11 +214,11 @@ func (r repairReplies) Reply(i int, _ version.Siblings, err error) {
 	r.c.bg.Done()
 }
 
-// askAll sends a read to each target in idx (reserved with f.reserve): the
-// remote ones first, so that the network round trips overlap this node's
-// own read.
-func (c *Coordinator) askAll(f *fanout, p *plan, idx []int, db int, key []byte) {
-	deadline := time.Now().Add(c.cfg.CallTimeout)
+// askAll sends a read to each target in idx (reserved with f.reserve) at
+// time now: the remote ones first, so that the network round trips overlap
+// this node's own read.
+func (c *Coordinator) askAll(f *fanout, p *plan, idx []int, db int, key []byte, now time.Time) {
+	deadline := now.Add(c.cfg.CallTimeout)
 	local := false
 	for _, i := range idx {
 		if i == p.selfIdx {
@@ -272,7 +272,7 @@ func (c *Coordinator) awaitRead(ctx context.Context, f *fanout, p *plan, db int,
 	var buf [16]int
 	if idx := f.reserve(len(p.targets), buf[:0]); len(idx) > 0 {
 		c.stats.SpeculativeReads.Add(1)
-		c.askAll(f, p, idx, db, key)
+		c.askAll(f, p, idx, db, key, time.Now())
 	}
 	select {
 	case <-f.done:

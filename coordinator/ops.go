@@ -141,6 +141,26 @@ func (c *Coordinator) Get(ctx context.Context, db int, key []byte) (Value, bool,
 // pr.Get waits for it. Get, and every command's read, is StartGet and its
 // wait. pr must be waited for (PendingRead).
 func (c *Coordinator) StartGet(ctx context.Context, db int, key []byte, pr *PendingRead) {
+	topo := c.topology()
+	c.startGet(ctx, topo, c.planOrNil(topo, key), db, key, pr)
+}
+
+// StartGetHere is StartGet for a key whose GET runs on this node (Route
+// with rmw false says so), and otherwise starts nothing and returns false:
+// the caller then sends the command where Route says. It looks the key's
+// plan up once for both decisions, which a pipeline of GETs makes per
+// command.
+func (c *Coordinator) StartGetHere(ctx context.Context, db int, key []byte, pr *PendingRead) bool {
+	topo := c.topology()
+	p := c.planOrNil(topo, key)
+	if !p.runsHere() {
+		return false
+	}
+	c.startGet(ctx, topo, p, db, key, pr)
+	return true
+}
+
+func (c *Coordinator) startGet(ctx context.Context, topo *Topology, p *plan, db int, key []byte, pr *PendingRead) {
 	if err := c.checkDB(db); err != nil {
 		*pr = PendingRead{c: c, err: err}
 		return
@@ -149,7 +169,7 @@ func (c *Coordinator) StartGet(ctx context.Context, db int, key []byte, pr *Pend
 		*pr = PendingRead{c: c, err: err}
 		return
 	}
-	c.startRead(ctx, db, key, pr)
+	c.startReadPlan(ctx, topo, p, db, key, pr)
 }
 
 // Get waits for a read that StartGet started and returns what Get would:
@@ -176,6 +196,24 @@ func (c *Coordinator) Set(ctx context.Context, db int, key []byte, v Value) erro
 // waits for W of them. A key this node does not replicate is set at once
 // (its quorum read comes first). pw must be waited for (PendingWrite).
 func (c *Coordinator) StartSet(ctx context.Context, db int, key []byte, v Value, pw *PendingWrite) {
+	topo := c.topology()
+	c.startSet(ctx, topo, c.planOrNil(topo, key), db, key, v, pw)
+}
+
+// StartSetHere is StartSet for a key whose SET runs on this node, as
+// StartGetHere is for GET: false means nothing was started.
+func (c *Coordinator) StartSetHere(ctx context.Context, db int, key []byte, v Value, pw *PendingWrite) bool {
+	topo := c.topology()
+	p := c.planOrNil(topo, key)
+	if !p.runsHere() {
+		return false
+	}
+	c.startSet(ctx, topo, p, db, key, v, pw)
+	return true
+}
+
+// startSet is StartSet with key's plan p in topo (nil for no ring).
+func (c *Coordinator) startSet(ctx context.Context, topo *Topology, p *plan, db int, key []byte, v Value, pw *PendingWrite) {
 	*pw = PendingWrite{c: c}
 	if err := c.checkDB(db); err != nil {
 		pw.err = err
@@ -185,7 +223,7 @@ func (c *Coordinator) StartSet(ctx context.Context, db int, key []byte, v Value,
 		pw.err = err
 		return
 	}
-	if topo := c.topology(); topo != nil && !c.planFor(topo, key).self {
+	if topo != nil && !p.self {
 		sib, err := c.quorumRead(ctx, db, key)
 		if err == nil {
 			err = c.write(ctx, db, key, sib, v, false)

@@ -215,6 +215,18 @@ func (c *Coordinator) Route(key []byte, rmw bool) (string, bool) {
 	return p.targets[0], false
 }
 
+// planOrNil is planFor, or nil when there is no ring (topo nil).
+func (c *Coordinator) planOrNil(topo *Topology, key []byte) *plan {
+	if topo == nil {
+		return nil
+	}
+	return c.planFor(topo, key)
+}
+
+// runsHere reports what Route(key, false) reports as local for the key of
+// p (nil: no ring): a command that is not read-modify-write runs here.
+func (p *plan) runsHere() bool { return p == nil || len(p.targets) == 0 || p.self }
+
 // Serving appends to dst the nodes that serve slot as cluster clients are
 // told (CLUSTER SLOTS, SHARDS, NODES), master first, and returns the
 // extended slice. They are the healthy nodes of the slot's preference list
@@ -350,13 +362,17 @@ type PendingRead struct {
 // startRead sends key's quorum read into pr, or answers it at once when no
 // other node takes part.
 func (c *Coordinator) startRead(ctx context.Context, db int, key []byte, pr *PendingRead) {
-	*pr = PendingRead{c: c, db: db, key: key}
 	topo := c.topology()
+	c.startReadPlan(ctx, topo, c.planOrNil(topo, key), db, key, pr)
+}
+
+// startReadPlan is startRead with key's plan p in topo (nil for no ring).
+func (c *Coordinator) startReadPlan(ctx context.Context, topo *Topology, p *plan, db int, key []byte, pr *PendingRead) {
+	*pr = PendingRead{c: c, db: db, key: key}
 	if topo == nil {
 		pr.sib, pr.err = c.store.Get(db, key)
 		return
 	}
-	p := c.planFor(topo, key)
 	if p.n == 1 && p.self && p.hint[0] == "" {
 		pr.sib, pr.err = c.store.Get(db, key) // a one-node ring: no one to ask or repair
 		return
@@ -372,7 +388,7 @@ func (c *Coordinator) startRead(ctx context.Context, db int, key []byte, pr *Pen
 	}
 	var buf [16]int
 	pr.sent = time.Now()
-	c.askAll(f, p, f.reserve(ask, buf[:0]), db, key)
+	c.askAll(f, p, f.reserve(ask, buf[:0]), db, key, pr.sent)
 	pr.f, pr.p = f, p
 }
 

@@ -32,22 +32,22 @@ func (srv *Server) start(c *command, it *batchItem) bool {
 	if srv.cfg.Redirects || s.forwarded {
 		return false
 	}
-	if _, local := srv.coord.Route(args[1], false); !local {
-		return false
+	defer srv.recoverInto(&it.w, it.w.Len(), c.name) // as runRecovering does for execute
+	ctx := withQuorum(it.ctx, s)
+	if get {
+		it.started = srv.coord.StartGetHere(ctx, s.DB, args[1], &it.read)
+	} else {
+		it.started = srv.coord.StartSetHere(ctx, s.DB, args[1], stringValue(args[2], 0), &it.write)
 	}
+	if !it.started {
+		return false // another node's key: the command runs as usual, forwarded
+	}
+	it.ctx = ctx
 	s.setLastCmd(c)
 	s.commands.Add(1)
 	if c.write {
 		srv.keyspace.touch()
 	}
-	defer srv.recoverInto(&it.w, it.w.Len(), c.name) // as runRecovering does for execute
-	it.ctx = withQuorum(it.ctx, s)
-	if get {
-		srv.coord.StartGet(it.ctx, s.DB, args[1], &it.read)
-	} else {
-		srv.coord.StartSet(it.ctx, s.DB, args[1], stringValue(args[2], 0), &it.write)
-	}
-	it.started = true
 	return true
 }
 
