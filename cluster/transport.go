@@ -351,6 +351,10 @@ func (t *Transport) complete(cl *call, r result) {
 	t.calls.Put(cl)
 	var sib version.Siblings
 	err := r.err
+	if rr, ok := to.(coordinator.RecordReplies); ok && err == nil && op == OpRead {
+		rr.ReplyRecord(i, r.payload)
+		return
+	}
 	if err != nil {
 		t.stats.failed.Add(1)
 		err = callError(op, node, err)

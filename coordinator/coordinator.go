@@ -148,6 +148,7 @@ type Coordinator struct {
 	plans    atomic.Pointer[planCache] // plans of the latest topology seen
 	fanouts  sync.Pool                 // *fanout, recycled by their last user
 	timers   sync.Pool                 // *time.Timer of awaitRead, stopped
+	ids      version.Decoder           // node IDs of replicas' answers (fanout.ReplyRecord)
 
 	stats    Stats
 	bg       sync.WaitGroup // background replica calls and read repairs

@@ -1,7 +1,9 @@
 package coordinator
 
 import (
+	"bytes"
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"sync"
 	"time"
@@ -38,6 +40,8 @@ type fanout struct {
 	signalled bool             // guarded by mu: done was signalled
 	detached  bool             // guarded by mu: the request's goroutine left
 	noRepair  bool             // guarded by mu: the read failed or was abandoned
+	localRec  []byte           // guarded by mu: this node's record, when its read has it
+	localSib  version.Siblings // guarded by mu: localRec decoded
 	gotBuf    [4]answer
 }
 
@@ -131,6 +135,29 @@ func (f *fanout) Reply(i int, sib version.Siblings, err error) {
 	for _, j := range more {
 		f.c.ask(f, p, j, db, key, time.Now().Add(f.c.cfg.CallTimeout))
 	}
+}
+
+// ReplyRecord implements RecordReplies: an answer equal to this node's own
+// record (already read, see ask) is that record's siblings; any other is
+// decoded here.
+func (f *fanout) ReplyRecord(i int, rec []byte) {
+	if len(rec) == 0 {
+		f.Reply(i, nil, nil)
+		return
+	}
+	f.mu.Lock()
+	same := f.localRec != nil && bytes.Equal(rec, f.localRec)
+	sib := f.localSib
+	f.mu.Unlock()
+	if same {
+		f.Reply(i, sib, nil)
+		return
+	}
+	sib, err := f.c.ids.Decode(rec)
+	if err != nil {
+		err = fmt.Errorf("coordinator: read on %s: %w", f.p.targets[i], err)
+	}
+	f.Reply(i, sib, err)
 }
 
 // failed records a target that did not answer.
@@ -232,10 +259,23 @@ func (c *Coordinator) askAll(f *fanout, p *plan, idx []int, db int, key []byte, 
 	}
 }
 
-// ask sends one read to targets[i] (this node's store for selfIdx).
+// ask sends one read to targets[i] (this node's store for selfIdx). The
+// local read keeps the record it decoded, when the store hands it out, for
+// ReplyRecord to compare the replicas' answers with.
 func (c *Coordinator) ask(f *fanout, p *plan, i int, db int, key []byte, deadline time.Time) {
 	if i == p.selfIdx {
-		sib, err := c.store.Get(db, key)
+		rs, ok := c.store.(recordGetter)
+		if !ok {
+			sib, err := c.store.Get(db, key)
+			f.Reply(i, sib, err)
+			return
+		}
+		sib, rec, err := rs.GetRecord(db, key)
+		if err == nil && rec != nil {
+			f.mu.Lock()
+			f.localRec, f.localSib = rec, sib
+			f.mu.Unlock()
+		}
 		f.Reply(i, sib, err)
 		return
 	}

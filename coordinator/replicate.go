@@ -543,6 +543,12 @@ func (c *Coordinator) ServeReadCached(db int, key []byte) (rec []byte, ok bool) 
 	return cr.CachedRecord(db, key)
 }
 
+// recordGetter is a Store whose Get can also return the record it decoded
+// (engine.Store.GetRecord), which is then shared and read-only.
+type recordGetter interface {
+	GetRecord(db int, key []byte) (version.Siblings, []byte, error)
+}
+
 // cachedRecords is a Store that can hand out a record from memory
 // (engine.Store.CachedRecord).
 type cachedRecords interface {

@@ -45,6 +45,18 @@ type Replies interface {
 	Reply(i int, sib version.Siblings, err error)
 }
 
+// RecordReplies is a Replies that takes a successful read's answer as the
+// record's encoding (empty: absent), as the replica sent it, and decodes it
+// itself: an answer that is byte for byte the record the coordinator read
+// from its own store (replicas that agree, the common case) then costs a
+// comparison instead of a decode, and merges with no work. A Transport
+// delivers a read's answer through ReplyRecord when its Replies has it;
+// failures still go to Reply. rec belongs to the receiver.
+type RecordReplies interface {
+	Replies
+	ReplyRecord(i int, rec []byte)
+}
+
 // PeerHandler serves the calls a Transport receives from other nodes; the
 // cluster package's transport server calls it. The Coordinator implements
 // Read and Write; Forward is served by the RESP layer.

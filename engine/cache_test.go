@@ -361,6 +361,17 @@ func TestCachedRecord(t *testing.T) {
 			t.Fatalf("%s: CachedRecord %x, Get encodes to %x", key, rec, want)
 		}
 	}
+	// GetRecord hands out the record its siblings came from, cached or not.
+	for i := range 500 {
+		key := []byte(fmt.Sprint("key", i))
+		sib, rec, err := s.GetRecord(0, key)
+		if err != nil || len(sib) != 1 || !bytes.Equal(rec, sib.AppendBinary(nil)) {
+			t.Fatalf("%s: GetRecord = %v, %x, %v", key, sib, rec, err)
+		}
+	}
+	if sib, rec, err := s.GetRecord(0, []byte("never written")); sib != nil || rec != nil || err != nil {
+		t.Fatalf("absent key: GetRecord = %v, %x, %v", sib, rec, err)
+	}
 	if missed == 0 {
 		t.Fatal("every key answered from a cache too small to hold them all")
 	}

@@ -267,11 +267,20 @@ func (s *Store) stripe(h uint64) *stripe { return &s.locks[h%numStripes] }
 // cache: they never change, and must never be modified. A record that does
 // not decode is a *CorruptError.
 func (s *Store) Get(db int, key []byte) (version.Siblings, error) {
+	sib, _, err := s.GetRecord(db, key)
+	return sib, err
+}
+
+// GetRecord is Get that also returns the record the siblings were decoded
+// from (nil: absent), which is the cache's, as CachedRecord's is: a
+// coordinator compares a replica's answer with it, to skip decoding an
+// answer that is the same record.
+func (s *Store) GetRecord(db int, key []byte) (version.Siblings, []byte, error) {
 	if err := s.checkDB(db); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if !s.gate.enter() {
-		return nil, ErrClosed
+		return nil, nil, ErrClosed
 	}
 	defer s.gate.exit()
 	kb := s.getBuf()
@@ -279,15 +288,22 @@ func (s *Store) Get(db int, key []byte) (version.Siblings, error) {
 	kb.b = appendDataKey(kb.b[:0], db, key)
 	h := s.hash(kb.b)
 	if rec, ok := s.cache.get(h, kb.b); ok {
-		return s.decode(db, key, rec)
+		if len(rec) == 0 {
+			return nil, nil, nil
+		}
+		sib, err := s.decode(db, key, rec)
+		return sib, rec, err
 	}
 	// Fill the cache under the key's lock, so that no Merge can slip in
 	// between the read and the fill.
 	mu := s.stripe(h)
 	mu.Lock()
 	defer mu.Unlock()
-	sib, _, err := s.load(db, key, h, kb.b)
-	return sib, err
+	sib, kr, err := s.load(db, key, h, kb.b)
+	if kr == nil {
+		return sib, nil, err
+	}
+	return sib, kr[len(kb.b):], err
 }
 
 // CachedRecord returns key's stored record in db, encoded (nil: absent), if

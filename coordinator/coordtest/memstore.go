@@ -53,6 +53,16 @@ func (m *MemStore) Get(db int, key []byte) (version.Siblings, error) {
 	return clone(m.data[memKey(db, key)]), nil
 }
 
+// GetRecord is Get that also returns the siblings' encoding (nil: absent),
+// as engine.Store.GetRecord does.
+func (m *MemStore) GetRecord(db int, key []byte) (version.Siblings, []byte, error) {
+	sib, err := m.Get(db, key)
+	if err != nil || len(sib) == 0 {
+		return sib, nil, err
+	}
+	return sib, sib.AppendBinary(nil), nil
+}
+
 // Merge implements coordinator.Store.
 func (m *MemStore) Merge(db int, key []byte, in version.Siblings) (version.Siblings, error) {
 	m.mu.Lock()

@@ -167,6 +167,15 @@ func (t *netTransport) SendRead(node string, db int, key []byte, deadline time.T
 			return
 		}
 		s, err := h.ServeRead(ctx, db, key)
+		if rr, ok := to.(coordinator.RecordReplies); ok && err == nil {
+			// As the real transport: the answer travels encoded.
+			var rec []byte
+			if len(s) > 0 {
+				rec = s.AppendBinary(nil)
+			}
+			rr.ReplyRecord(i, rec)
+			return
+		}
 		to.Reply(i, clone(s), err)
 	}()
 }
