@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -264,13 +265,7 @@ func (c *Coordinator) askAll(f *fanout, p *plan, idx []int, db int, key []byte, 
 // ReplyRecord to compare the replicas' answers with.
 func (c *Coordinator) ask(f *fanout, p *plan, i int, db int, key []byte, deadline time.Time) {
 	if i == p.selfIdx {
-		rs, ok := c.store.(recordGetter)
-		if !ok {
-			sib, err := c.store.Get(db, key)
-			f.Reply(i, sib, err)
-			return
-		}
-		sib, rec, err := rs.GetRecord(db, key)
+		sib, rec, err := c.localRead(db, key)
 		if err == nil && rec != nil {
 			f.mu.Lock()
 			f.localRec, f.localSib = rec, sib
@@ -280,6 +275,25 @@ func (c *Coordinator) ask(f *fanout, p *plan, i int, db int, key []byte, deadlin
 		return
 	}
 	c.cfg.Transport.SendRead(p.targets[i], db, key, deadline, f, i)
+}
+
+// localRead reads key from this node's store for a quorum read, with the
+// record when the store hands it out (recordGetter). A store that panics
+// fails this node's answer only, as a replica whose handler panics does
+// (the peer server recovers it): the read is still answered by the other
+// replicas, and its fanout, already counting this answer, still finishes.
+func (c *Coordinator) localRead(db int, key []byte) (sib version.Siblings, rec []byte, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			c.cfg.Logger.Error("local read panicked", "db", db, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+			sib, rec, err = nil, nil, fmt.Errorf("coordinator: local read panicked: %v", r)
+		}
+	}()
+	if rs, ok := c.store.(recordGetter); ok {
+		return rs.GetRecord(db, key)
+	}
+	sib, err = c.store.Get(db, key)
+	return sib, nil, err
 }
 
 // awaitRead waits for a read's quorum. When the targets asked have not

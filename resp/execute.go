@@ -91,10 +91,16 @@ func (srv *Server) recoverInto(w *Writer, mark int, cmd string) {
 		return
 	}
 	if r := recover(); r != nil {
-		w.b = w.b[:mark] // drop a partial reply
-		w.Error("ERR internal error")
-		srv.log.Error("command panicked", "cmd", cmd, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+		srv.panicked(r, w, mark, cmd)
 	}
+}
+
+// panicked answers a command that panicked with value r: its partial reply
+// (w past mark) becomes an internal error, and the panic is logged.
+func (srv *Server) panicked(r any, w *Writer, mark int, cmd string) {
+	w.b = w.b[:mark] // drop a partial reply
+	w.Error("ERR internal error")
+	srv.log.Error("command panicked", "cmd", cmd, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
 }
 
 // maxErrArg is how much of a client's argument Redis quotes in an error.

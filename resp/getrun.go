@@ -22,8 +22,11 @@ import "github.com/ringstore/ringstore/coordinator"
 // start starts it (command c, which runBatch is about to hand to a worker)
 // in the connection's goroutine instead, with the accounting execute keeps,
 // when c is GET or a plain SET of a key this node replicates; otherwise it
-// reports false, having done nothing.
-func (srv *Server) start(c *command, it *batchItem) bool {
+// reports false, having done nothing. A panic while starting answers the
+// command with an internal error, as execute would, and counts as handled
+// (true, nothing started), so that the command does not run a second time
+// on a worker and answer twice.
+func (srv *Server) start(c *command, it *batchItem) (handled bool) {
 	s, args := it.sess, it.args
 	get := c == srv.getCmd
 	if !get && (c != srv.setCmd || len(args) != 3) {
@@ -32,7 +35,15 @@ func (srv *Server) start(c *command, it *batchItem) bool {
 	if srv.cfg.Redirects || s.forwarded {
 		return false
 	}
-	defer srv.recoverInto(&it.w, it.w.Len(), c.name) // as runRecovering does for execute
+	if srv.recoverPanics {
+		mark := it.w.Len()
+		defer func() {
+			if r := recover(); r != nil {
+				srv.panicked(r, &it.w, mark, c.name)
+				it.started, handled = false, true
+			}
+		}()
+	}
 	ctx := withQuorum(it.ctx, s)
 	if get {
 		it.started = srv.coord.StartGetHere(ctx, s.DB, args[1], &it.read)

@@ -82,3 +82,30 @@ func TestPipelinedGetsNeedNoWorker(t *testing.T) {
 		t.Fatalf("GETs and plain SETs started %d workers", n-before)
 	}
 }
+
+// TestStartedCommandsSurvivePanics: with this node's store panicking on one
+// key, a pipelined GET of it is answered by the other replicas (the local
+// read counts as a failed replica), and a plain SET of it, whose local
+// write panics before anything is sent, answers -ERR internal error once
+// and is not run again on a worker; the rest of the pipeline and the
+// connection carry on, and the coordinator still closes (no request is
+// left unfinished).
+func TestStartedCommandsSurvivePanics(t *testing.T) {
+	var srv *Server
+	net3 := coordtest.NewNetwork(1)
+	addr, st := startRingServerOn(t, net3, func(s *Server) { srv = s })
+	rc := dialRaw(t, addr)
+	rc.send(respCmd("SET", "boom", "v"))
+	checkReplies(t, rc, []string{"+OK\r\n"})
+	st.PanicKey = "boom"
+	rc.send(respCmd("GET", "boom") + respCmd("SET", "boom", "w") + respCmd("SET", "k", "x") + respCmd("GET", "k"))
+	checkReplies(t, rc, []string{"$1\r\nv\r\n", "-ERR internal error\r\n", "+OK\r\n", "$1\r\nx\r\n"})
+	srv.workers.mu.Lock()
+	n := srv.workers.started
+	srv.workers.mu.Unlock()
+	if n != 0 {
+		t.Fatalf("%d workers started: a panicked command ran again", n)
+	}
+	rc.send(respCmd("PING"))
+	checkReplies(t, rc, []string{"+PONG\r\n"})
+}

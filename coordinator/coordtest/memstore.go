@@ -24,7 +24,10 @@ type MemStore struct {
 	data map[string]version.Siblings // guarded by mu; key = db byte + key
 	// FailGets and FailMerges make the next calls fail, for fault tests.
 	FailGets, FailMerges int
-	Merges               int // count of Merge calls
+	// PanicKey, if set, makes Get and Update of that key panic, for tests
+	// of what survives a panicking store.
+	PanicKey string
+	Merges   int // count of Merge calls
 
 	slots map[string]uint16 // guarded by mu: SlotOf of each key seen, computed once
 
@@ -46,6 +49,7 @@ func memKey(db int, key []byte) string { return string(append([]byte{byte(db)}, 
 func (m *MemStore) Get(db int, key []byte) (version.Siblings, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.maybePanic(key)
 	if m.FailGets > 0 {
 		m.FailGets--
 		return nil, ErrInjected
@@ -61,6 +65,13 @@ func (m *MemStore) GetRecord(db int, key []byte) (version.Siblings, []byte, erro
 		return sib, nil, err
 	}
 	return sib, sib.AppendBinary(nil), nil
+}
+
+// maybePanic panics if key is PanicKey. m.mu is held.
+func (m *MemStore) maybePanic(key []byte) {
+	if m.PanicKey != "" && string(key) == m.PanicKey {
+		panic("coordtest: injected panic on key " + m.PanicKey)
+	}
 }
 
 // Merge implements coordinator.Store.
@@ -82,6 +93,7 @@ func (m *MemStore) Merge(db int, key []byte, in version.Siblings) (version.Sibli
 func (m *MemStore) Update(db int, key []byte, fn func(cur version.Siblings) (version.Siblings, error)) (version.Siblings, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.maybePanic(key)
 	m.Merges++
 	if m.FailMerges > 0 {
 		m.FailMerges--
