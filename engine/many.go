@@ -35,12 +35,15 @@ func (s *Store) UpdateMany(db int, keys [][]byte, fn func(i int, cur version.Sib
 	}
 	defer s.gate.exit()
 
-	ents := make([]manyEntry, len(keys))
+	sc := s.manyScratch(len(keys))
+	defer s.putManyScratch(sc)
+	ents := sc.ents
 	size := 0
 	for _, key := range keys {
 		size += dataPrefixLen + len(key)
 	}
-	kbuf := make([]byte, 0, size) // one allocation for every pebble key
+	kbuf := slices.Grow(sc.kbuf[:0], size) // one buffer for every pebble key
+	sc.kbuf = kbuf
 	for i, key := range keys {
 		start := len(kbuf)
 		kbuf = appendDataKey(kbuf, db, key)
@@ -51,7 +54,8 @@ func (s *Store) UpdateMany(db int, keys [][]byte, fn func(i int, cur version.Sib
 	// Stripes are locked in ascending order, the order lockAll uses, so
 	// that two batches, or a batch and a FLUSHDB, never wait on each other
 	// in a cycle.
-	stripes := make([]uint32, len(ents))
+	stripes := slices.Grow(sc.stripes[:0], len(ents))[:len(ents)]
+	sc.stripes = stripes
 	for i := range ents {
 		stripes[i] = uint32(ents[i].h % numStripes)
 	}
@@ -147,6 +151,37 @@ func (s *Store) UpdateMany(db int, keys [][]byte, fn func(i int, cur version.Sib
 		s.stats.recordsWritten.Add(1)
 	}
 	return nil
+}
+
+// manyBuffers is an UpdateMany's working memory, recycled between calls:
+// a pipelined run of SETs is one call, and allocating its entries (about
+// 190 bytes a key) was a quarter of the bytes a SET allocated.
+type manyBuffers struct {
+	ents    []manyEntry
+	kbuf    []byte
+	stripes []uint32
+}
+
+// maxKeptMany is the most keys whose buffers are kept for the next call.
+const maxKeptMany = 1024
+
+// manyScratch returns buffers with room for n entries, zeroed.
+func (s *Store) manyScratch(n int) *manyBuffers {
+	sc, _ := s.many.Get().(*manyBuffers)
+	if sc == nil {
+		sc = &manyBuffers{}
+	}
+	sc.ents = slices.Grow(sc.ents[:0], n)[:n]
+	return sc
+}
+
+// putManyScratch recycles sc, dropping what its entries point to.
+func (s *Store) putManyScratch(sc *manyBuffers) {
+	if cap(sc.ents) > maxKeptMany {
+		return
+	}
+	clear(sc.ents)
+	s.many.Put(sc)
 }
 
 // manyEntry is one key of an UpdateMany.
