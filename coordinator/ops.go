@@ -276,10 +276,15 @@ func (c *Coordinator) SetMany(ctx context.Context, db int, keys [][]byte, vals [
 		return nil
 	}
 	built := make([]version.Siblings, len(keys))
-	// UpdateMany calls fn once per key, in order: key i takes the i-th of
-	// the batch's readings (HLC readings are consecutive integers).
-	ts := c.nextTimestamps(len(keys))
+	// UpdateMany calls fn once per key, in order, with every key locked:
+	// the first call issues the batch's readings, so that they follow
+	// those of every write the locks waited for, and key i takes the i-th
+	// (HLC readings are consecutive integers).
+	var ts version.HLC
 	err := bs.UpdateMany(db, keys, func(i int, cur version.Siblings) (version.Siblings, error) {
+		if i == 0 {
+			ts = c.nextTimestamps(len(keys))
+		}
 		built[i] = version.Siblings{c.newVersionAt(ctx, ts+version.HLC(i), cur, vals[i], false)}
 		return built[i], nil
 	})

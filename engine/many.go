@@ -125,6 +125,10 @@ func (s *Store) UpdateMany(db int, keys [][]byte, fn func(i int, cur version.Sib
 	for i := range ents {
 		if e := &ents[i]; e.write {
 			if err := b.Set(e.k, e.kr[len(e.k):], nil); err != nil {
+				// Nothing was written: release the held entries as they were.
+				for i := range ents {
+					s.cache.forget(ents[i].h, ents[i].k)
+				}
 				return fmt.Errorf("engine: write %d keys of db %d: %w", changed, db, err)
 			}
 		}
@@ -162,8 +166,12 @@ type manyBuffers struct {
 	stripes []uint32
 }
 
-// maxKeptMany is the most keys whose buffers are kept for the next call.
-const maxKeptMany = 1024
+// maxKeptMany and maxKeptManyKeys bound the buffers kept for the next call:
+// keys, and bytes of pebble keys.
+const (
+	maxKeptMany     = 1024
+	maxKeptManyKeys = 64 << 10
+)
 
 // manyScratch returns buffers with room for n entries, zeroed.
 func (s *Store) manyScratch(n int) *manyBuffers {
@@ -177,7 +185,7 @@ func (s *Store) manyScratch(n int) *manyBuffers {
 
 // putManyScratch recycles sc, dropping what its entries point to.
 func (s *Store) putManyScratch(sc *manyBuffers) {
-	if cap(sc.ents) > maxKeptMany {
+	if cap(sc.ents) > maxKeptMany || cap(sc.kbuf) > maxKeptManyKeys {
 		return
 	}
 	clear(sc.ents)

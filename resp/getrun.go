@@ -1,6 +1,10 @@
 package resp
 
-import "github.com/ringstore/ringstore/coordinator"
+import (
+	"fmt"
+
+	"github.com/ringstore/ringstore/coordinator"
+)
 
 // Pipelined GETs and SETs on a ring without a worker.
 //
@@ -35,13 +39,34 @@ func (srv *Server) start(c *command, it *batchItem) (handled bool) {
 	if srv.cfg.Redirects || s.forwarded {
 		return false
 	}
+	counted := false
+	count := func() {
+		counted = true
+		s.setLastCmd(c)
+		s.commands.Add(1)
+		if c.write {
+			srv.keyspace.touch()
+		}
+	}
 	if srv.recoverPanics {
 		mark := it.w.Len()
 		defer func() {
-			if r := recover(); r != nil {
-				srv.panicked(r, &it.w, mark, c.name)
-				it.started, handled = false, true
+			r := recover()
+			if r == nil {
+				return
 			}
+			handled = true
+			if it.started {
+				// Started before the panic: finish answers it (and its
+				// pending request is waited for).
+				srv.log.Error("command panicked after it started", "cmd", c.name, "panic", fmt.Sprint(r))
+				return
+			}
+			srv.panicked(r, &it.w, mark, c.name)
+			if !counted {
+				count() // as execute counts a command that panicked
+			}
+			s.errors.Add(1)
 		}()
 	}
 	ctx := withQuorum(it.ctx, s)
@@ -54,11 +79,7 @@ func (srv *Server) start(c *command, it *batchItem) (handled bool) {
 		return false // another node's key: the command runs as usual, forwarded
 	}
 	it.ctx = ctx
-	s.setLastCmd(c)
-	s.commands.Add(1)
-	if c.write {
-		srv.keyspace.touch()
-	}
+	count()
 	return true
 }
 

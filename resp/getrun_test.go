@@ -108,4 +108,11 @@ func TestStartedCommandsSurvivePanics(t *testing.T) {
 	}
 	rc.send(respCmd("PING"))
 	checkReplies(t, rc, []string{"+PONG\r\n"})
+	// The panicked SET counts as a command and an error reply, as a
+	// command that panics in execute does.
+	rc.send(respCmd("INFO", "stats"))
+	info := rc.reply()
+	if !strings.Contains(info, "total_commands_processed:7\r\n") || !strings.Contains(info, "total_error_replies:1\r\n") {
+		t.Fatalf("INFO stats after 7 commands (INFO included), one an internal error:\n%s", info)
+	}
 }
