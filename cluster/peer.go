@@ -106,7 +106,7 @@ type PeerServer struct {
 	cfg PeerServerConfig // defaults filled
 	log *slog.Logger
 	h   coordinator.PeerHandler
-	// cached is h, when it can answer reads without waiting (see inline).
+	// cached is h, when it can answer reads from memory (see dispatch).
 	cached coordinator.CachedReader
 	// ops are the extra handlers; written by Handle before the first Serve
 	// and only read after it (Serve takes mu, which orders the two).

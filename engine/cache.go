@@ -76,7 +76,6 @@ type cacheEntry struct {
 }
 
 func (e cacheEntry) key() []byte { return e.kr[:e.klen] }
-func (e cacheEntry) rec() []byte { return e.kr[e.klen:] }
 
 // keyed returns k followed by rec in a new exactly sized buffer, as put
 // takes them.
@@ -107,22 +106,17 @@ func (c *recordCache) shard(h uint64) *cacheShard {
 // get returns the cached record of pebble key k (hash h): rec is empty when
 // the key is known to be absent. rec must not be modified.
 func (c *recordCache) get(h uint64, k []byte) (rec []byte, ok bool) {
-	kr, ok := c.getKeyed(h, k)
+	kr, ok, _ := c.lookup(h, k)
 	if !ok {
 		return nil, false
 	}
 	return kr[len(k):], true
 }
 
-// getKeyed is get returning the entry's key and record together (k
-// followed by the record, as put took them; just k when absent).
-func (c *recordCache) getKeyed(h uint64, k []byte) (kr []byte, ok bool) {
-	kr, ok, _ = c.lookup(h, k)
-	return kr, ok
-}
-
-// lookup is getKeyed that also reports a miss because the entry is held
-// (see hold), which unlike a plain miss says nothing about pebble.
+// lookup is get returning the entry's key and record together (k followed
+// by the record, as put took them; just k when absent), and reporting a
+// miss because the entry is held (see hold), which unlike a plain miss says
+// nothing about pebble.
 func (c *recordCache) lookup(h uint64, k []byte) (kr []byte, ok, held bool) {
 	if c == nil {
 		return nil, false, false

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/cockroachdb/pebble/v2"
+
 	"github.com/ringstore/ringstore/version"
 )
 
@@ -122,20 +124,10 @@ func (s *Store) UpdateMany(db int, keys [][]byte, fn func(i int, cur version.Sib
 	// set wins in pebble as it does in the cache below.
 	b := s.db.NewBatch()
 	defer b.Close()
-	for i := range ents {
-		if e := &ents[i]; e.write {
-			if err := b.Set(e.k, e.kr[len(e.k):], nil); err != nil {
-				// Nothing was written: release the held entries as they were.
-				for i := range ents {
-					s.cache.forget(ents[i].h, ents[i].k)
-				}
-				return fmt.Errorf("engine: write %d keys of db %d: %w", changed, db, err)
-			}
-		}
-	}
-	if err := b.Commit(s.wo); err != nil {
-		// As in Update: what pebble holds is unknown, so the cache must
-		// read it again.
+	if err := s.commitMany(b, ents); err != nil {
+		// As in Update: what pebble holds is unknown (or, if the batch
+		// could not be built, unchanged), so the cache must read it again;
+		// this also releases the held entries.
 		for i := range ents {
 			s.cache.forget(ents[i].h, ents[i].k)
 		}
@@ -155,6 +147,19 @@ func (s *Store) UpdateMany(db int, keys [][]byte, fn func(i int, cur version.Sib
 		s.stats.recordsWritten.Add(1)
 	}
 	return nil
+}
+
+// commitMany sets the records of the entries that changed in b and commits
+// it.
+func (s *Store) commitMany(b *pebble.Batch, ents []manyEntry) error {
+	for i := range ents {
+		if e := &ents[i]; e.write {
+			if err := b.Set(e.k, e.kr[len(e.k):], nil); err != nil {
+				return err
+			}
+		}
+	}
+	return b.Commit(s.wo)
 }
 
 // manyBuffers is an UpdateMany's working memory, recycled between calls:

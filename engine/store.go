@@ -339,7 +339,7 @@ func (s *Store) CachedRecord(db int, key []byte) (rec []byte, ok bool) {
 // cache's, see Get, and so is kr, which must not be modified. The key's
 // stripe lock must be held.
 func (s *Store) load(db int, key []byte, h uint64, k []byte) (sib version.Siblings, kr []byte, err error) {
-	if kr, ok := s.cache.getKeyed(h, k); ok {
+	if kr, ok, _ := s.cache.lookup(h, k); ok {
 		if len(kr) == len(k) {
 			return nil, nil, nil
 		}

@@ -39,9 +39,7 @@ func (srv *Server) start(c *command, it *batchItem) (handled bool) {
 	if srv.cfg.Redirects || s.forwarded {
 		return false
 	}
-	counted := false
 	count := func() {
-		counted = true
 		s.setLastCmd(c)
 		s.commands.Add(1)
 		if c.write {
@@ -62,10 +60,10 @@ func (srv *Server) start(c *command, it *batchItem) (handled bool) {
 				srv.log.Error("command panicked after it started", "cmd", c.name, "panic", fmt.Sprint(r))
 				return
 			}
+			// Not started, so not counted yet: count it, and its error
+			// reply, as execute counts a command that panicked.
 			srv.panicked(r, &it.w, mark, c.name)
-			if !counted {
-				count() // as execute counts a command that panicked
-			}
+			count()
 			s.errors.Add(1)
 		}()
 	}
