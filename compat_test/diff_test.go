@@ -350,7 +350,7 @@ func expireSequences() []sequence {
 			c("EXPIRE k 9223372036854775807"), c("EXPIRE k -9223372036854775808"), c("PEXPIRE k 9223372036854775807"),
 			c("EXPIREAT k 9223372036854775807"), c("PEXPIREAT k 9223372036854775807"), c("EXPIRE k 9223372036854775"),
 			c("EXPIRE k 10 NX XX GT"), c("EXPIRE k"), c("EXPIRE"), c("PEXPIRE k"), c("EXPIREAT k"), c("PEXPIREAT k"),
-			c("EXPIRE nope abc"), c("PEXPIRETIME k")}},
+			c("EXPIRE nope abc"), c("PEXPIRETIME k"), c("EXPIRETIME k")}},
 		{"persist", []step{c("PERSIST nope"), c("SET k v"), c("PERSIST k"), c("EXPIRE k 100"), c("PERSIST k"),
 			c("TTL k"), c("PERSIST k"), c("PERSIST"), c("PERSIST a b")}},
 		{"ttl kept or cleared", []step{c("SET k 1 EX 100"), c("INCR k"), c("TTL k"), c("APPEND k 0"), c("TTL k"),

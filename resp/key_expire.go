@@ -167,7 +167,9 @@ func (srv *Server) ttl(ctx context.Context, s *Session, w *Writer, key []byte, m
 	}
 	t = max(t, 0)
 	if !ms {
-		t = (t + 500) / 1000
+		// Rounded to the nearest second, as Redis does, without the
+		// overflow of (t+500)/1000 for a time near the int64 maximum.
+		t = t/1000 + (t%1000+500)/1000
 	}
 	w.Int(t)
 }

@@ -325,6 +325,9 @@ var expireScripts = []script{
 		{"~PEXPIRETIME k", ":9223372036854775000\r\n"},
 		{"PEXPIREAT k 9223372036854775807", ":1\r\n"},
 		{"~PEXPIRETIME k", ":9223372036854775807\r\n"},
+		{"~EXPIRETIME k", ":9223372036854776\r\n"}, // rounded up, no overflow
+		{"PEXPIREAT k 9223372036854775499", ":1\r\n"},
+		{"~EXPIRETIME k", ":9223372036854775\r\n"},
 		{"EXPIRE missing 100 NX XX", "-ERR NX and XX, GT or LT options at the same time are not compatible\r\n"},
 		{"EXPIRE missing abc", "-ERR value is not an integer or out of range\r\n"},
 		{"EXPIRE missing 9223372036854775807", "-ERR invalid expire time in 'expire' command\r\n"},
