@@ -91,6 +91,13 @@ func (c *Coordinator) KeyCounts(ctx context.Context, db int) (keys, expires int6
 				return 0, 0, err
 			}
 		}
+		// An empty slot (by the store's counts) adds nothing: skip it
+		// before asking the topology whether it is listed here, which is
+		// the dearer question; in a store with few keys most slots are
+		// empty, and INFO counts every database.
+		if present, expiring, ok := c.store.SlotKeys(db, slot); ok && present == 0 && expiring == 0 {
+			continue
+		}
 		if !c.lists(topo, slot) {
 			continue
 		}

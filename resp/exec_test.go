@@ -746,6 +746,59 @@ func TestInfo(t *testing.T) {
 	}
 }
 
+// TestInfoKeyspaceAfterWrites: a keyspace count that was cheap is redone
+// as soon as a write ran, so INFO's numbers follow the writes (as Redis's
+// do), however recent the last count; one that was not cheap is reused for
+// the interval. Both cases pin the knobs (an hour each way), so neither
+// depends on how fast this machine counts.
+func TestInfoKeyspaceAfterWrites(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		cheap time.Duration
+	}{{"cheap count", time.Hour}, {"costly count", 0}} {
+		t.Run(c.name, func(t *testing.T) {
+			srv := newExecServer(t, nil)
+			srv.keyspace.interval = time.Hour
+			srv.keyspace.cheap = c.cheap
+			s := srv.testSession()
+			keyspace := func() string {
+				got := exec(t, srv, s, "INFO", "keyspace")
+				return got[strings.Index(got, "\r\n")+2 : len(got)-2]
+			}
+			// The count runs in the background and INFO waits for it only
+			// briefly: poll for the first one.
+			waitKeyspace := func(want string) {
+				t.Helper()
+				for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+					got := keyspace()
+					if got == want {
+						return
+					}
+					if time.Now().After(deadline) {
+						t.Fatalf("keyspace: %q, want %q", got, want)
+					}
+				}
+			}
+			exec(t, srv, s, "SET", "a", "1")
+			one := "# Keyspace\r\ndb0:keys=1,expires=0,avg_ttl=0\r\n"
+			waitKeyspace(one)
+			exec(t, srv, s, "SET", "b", "1", "EX", "100")
+			if c.cheap == 0 {
+				// Counted less than an hour ago: the count stands.
+				for range 3 {
+					if got := keyspace(); got != one {
+						t.Fatalf("keyspace within the interval: %q, want the earlier %q", got, one)
+					}
+				}
+				return
+			}
+			waitKeyspace("# Keyspace\r\ndb0:keys=2,expires=1,avg_ttl=0\r\n")
+			exec(t, srv, s, "FLUSHALL")
+			waitKeyspace("# Keyspace\r\n")
+		})
+	}
+}
+
 func TestWriteErrorMapping(t *testing.T) {
 	srv := newExecServer(t, nil)
 	for _, c := range []struct {

@@ -383,17 +383,20 @@ func (srv *Server) infoKeyspace(ctx context.Context, b []byte) []byte {
 // keyspaceCache keeps INFO's key counts. Counting reads the store's
 // per-slot counts, but must scan the slots that hold keys with an expiry time
 // (coordinator.KeyCounts), which in a store full of TTLs is a scan of every
-// database, so a count is reused until a
-// write command or a flush has run since, and then recounted at most once
-// per interval. The count runs in the background: INFO waits for it at most
-// keyspaceWait and otherwise shows the previous count. Small stores thus
-// get exact numbers, big ones numbers a little behind, and INFO (which
-// ioredis sends on every new connection) stays fast.
+// database, so a count is reused until a write command or a flush has run
+// since. A count that was cheap (under cheap) is then simply redone; one
+// that was not is redone at most once per interval. The count runs in the
+// background: INFO waits for it at most keyspaceWait and otherwise shows
+// the previous count. Small stores thus get exact numbers, as Redis gives,
+// big ones numbers a little behind, and INFO (which ioredis sends on every
+// new connection) stays fast.
 type keyspaceCache struct {
 	dirty    atomic.Bool   // a write command ran since the last count began
-	interval time.Duration // least time between two counts; default keyspaceInterval
+	interval time.Duration // least time between two counts that are not cheap; default keyspaceInterval
+	cheap    time.Duration // a count that took less is redone at once when dirty; default keyspaceCheap
 	mu       sync.Mutex
 	at       time.Time     // guarded by mu: when dbs was counted; zero: never
+	took     time.Duration // guarded by mu: how long that count took
 	dbs      []dbCount     // guarded by mu
 	running  chan struct{} // guarded by mu: closed when the running count ends; nil: none
 }
@@ -405,6 +408,7 @@ type dbCount struct {
 
 const (
 	keyspaceInterval = time.Second
+	keyspaceCheap    = 5 * time.Millisecond
 	keyspaceWait     = 100 * time.Millisecond
 	keyspaceBudget   = 10 * time.Second
 )
@@ -421,7 +425,7 @@ func (k *keyspaceCache) touch() {
 func (srv *Server) keyspaceCounts(ctx context.Context) []dbCount {
 	k := &srv.keyspace
 	k.mu.Lock()
-	if !k.at.IsZero() && (!k.dirty.Load() || time.Since(k.at) < k.interval) {
+	if !k.at.IsZero() && (!k.dirty.Load() || (k.took >= k.cheap && time.Since(k.at) < k.interval)) {
 		defer k.mu.Unlock()
 		return k.dbs
 	}
@@ -451,6 +455,7 @@ func (srv *Server) countKeyspace(done chan struct{}) {
 	defer srv.bg.Done()
 	ctx, cancel := context.WithTimeout(srv.base, keyspaceBudget)
 	defer cancel()
+	start := time.Now()
 	var out []dbCount
 	var err error
 	for db := 0; db < srv.coord.Databases() && err == nil; db++ {
@@ -464,6 +469,8 @@ func (srv *Server) countKeyspace(done chan struct{}) {
 	k.mu.Lock()
 	if err == nil {
 		k.dbs, k.at = out, time.Now()
+		k.took = k.at.Sub(start)
+		srv.log.Debug("INFO keyspace counted", "took", k.took)
 	} else {
 		k.dirty.Store(true) // try again next time
 		srv.log.Debug("INFO keyspace count incomplete", "err", err)

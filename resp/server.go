@@ -197,6 +197,7 @@ func NewServer(cfg Config, coord *coordinator.Coordinator) (*Server, error) {
 	srv.deadlines.init(srv.base, srv.started, cfg.CommandTimeout)
 	srv.workers.init(maxBatchWorkers)
 	srv.keyspace.interval = keyspaceInterval
+	srv.keyspace.cheap = keyspaceCheap
 	srv.cmds = srv.newTable()
 	srv.setCmd = srv.cmds.lookup([]byte("set"))
 	srv.getCmd = srv.cmds.lookup([]byte("get"))
