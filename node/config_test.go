@@ -1,7 +1,9 @@
 package node
 
 import (
+	"context"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -79,5 +81,50 @@ func TestStartFailureReportsTheError(t *testing.T) {
 	second.DataDir = t.TempDir()
 	if _, err := Start(second, io.Discard); err == nil || !strings.Contains(err.Error(), "address already in use") {
 		t.Fatalf("second node on a used port: %v", err)
+	}
+}
+
+// TestConfigSetOnANode: CONFIG SET loglevel changes what the node logs; the
+// persistence parameters accept the value they have (the usual test-suite
+// set-up) and refuse any other with the reason.
+func TestConfigSetOnANode(t *testing.T) {
+	ctx := context.Background()
+	tc := startTestCluster(t, 1)
+	c := tc.client(0)
+	nd := tc.nodes[0]
+	if nd.log.Enabled(ctx, slog.LevelDebug) {
+		t.Fatal("debug enabled at notice")
+	}
+	if err := c.ConfigSet(ctx, "loglevel", "DEBUG").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if !nd.log.Enabled(ctx, slog.LevelDebug) {
+		t.Error("CONFIG SET loglevel debug: debug still disabled")
+	}
+	if got := c.ConfigGet(ctx, "loglevel").Val(); got["loglevel"] != "debug" {
+		t.Errorf("CONFIG GET loglevel: %v", got)
+	}
+	if err := c.ConfigSet(ctx, "loglevel", "warning").Err(); err != nil || nd.log.Enabled(ctx, slog.LevelInfo) {
+		t.Errorf("CONFIG SET loglevel warning: %v; info enabled %v", err, nd.log.Enabled(ctx, slog.LevelInfo))
+	}
+	for _, step := range []struct{ name, value, err string }{
+		{"loglevel", "loud", "ERR CONFIG SET failed (possibly related to argument 'loglevel') - argument(s) must be one of the following: debug, verbose, notice, warning"},
+		{"save", "", ""},
+		{"save", "900 1", "ERR CONFIG SET failed (possibly related to argument 'save') - ringstore takes no RDB snapshots: every write is already on disk"},
+		{"appendonly", "YES", ""},
+		{"appendonly", "no", "ERR CONFIG SET failed (possibly related to argument 'appendonly') - ringstore always logs writes (its write-ahead log is its append-only file)"},
+		{"appendonly", "maybe", "ERR CONFIG SET failed (possibly related to argument 'appendonly') - argument must be 'yes' or 'no'"},
+		{"maxmemory", "0gb", ""},
+		{"maxmemory", "1gb", "ERR CONFIG SET failed (possibly related to argument 'maxmemory') - ringstore has no memory limit: its data lives on disk"},
+		{"maxmemory", "lots", "ERR CONFIG SET failed (possibly related to argument 'maxmemory') - argument must be a memory value"},
+	} {
+		err := c.ConfigSet(ctx, step.name, step.value).Err()
+		if (step.err == "" && err != nil) || (step.err != "" && (err == nil || err.Error() != step.err)) {
+			t.Errorf("CONFIG SET %s %q: %v, want %q", step.name, step.value, err, step.err)
+		}
+	}
+	got := c.ConfigGet(ctx, "*").Val()
+	if got["save"] != "" || got["appendonly"] != "yes" || got["maxmemory"] != "0" || got["loglevel"] != "warning" {
+		t.Errorf("CONFIG GET after the sets: save %q appendonly %q maxmemory %q loglevel %q", got["save"], got["appendonly"], got["maxmemory"], got["loglevel"])
 	}
 }

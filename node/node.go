@@ -14,11 +14,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"net/http/pprof"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/ringstore/ringstore/antientropy"
@@ -37,14 +39,15 @@ var logLevels = map[string]slog.Level{
 
 // Node is a running ringstore node.
 type Node struct {
-	cfg     Config
-	log     *slog.Logger
-	logFile io.Closer
-	id      string
-	store   *engine.Store
-	coord   *coordinator.Coordinator
-	srv     *resp.Server
-	ln      net.Listener
+	cfg      Config
+	log      *slog.Logger
+	logLevel slog.LevelVar // CONFIG SET loglevel changes it
+	logFile  io.Closer
+	id       string
+	store    *engine.Store
+	coord    *coordinator.Coordinator
+	srv      *resp.Server
+	ln       net.Listener
 
 	peerLn      net.Listener
 	members     *cluster.Membership
@@ -100,7 +103,8 @@ func StartWith(cfg Config, opts Options) (n *Node, err error) {
 		}
 		n.logFile, out = f, f
 	}
-	n.log = slog.New(slog.NewTextHandler(out, &slog.HandlerOptions{Level: logLevels[cfg.LogLevel]}))
+	n.logLevel.Set(logLevels[cfg.LogLevel])
+	n.log = slog.New(slog.NewTextHandler(out, &slog.HandlerOptions{Level: &n.logLevel}))
 
 	ecfg := engine.DefaultConfig()
 	ecfg.Dir = cfg.DataDir
@@ -307,22 +311,60 @@ func nodeID(st *engine.Store) (string, error) {
 // configParams publishes the node's settings to CONFIG GET under their
 // redis.conf names. The RESP server registers and applies the ones it can
 // change at run time (requirepass, maxclients, timeout, proto-max-bulk-len,
-// databases); the rest need a restart, so CONFIG SET refuses them.
+// databases), and the node applies loglevel; the rest need a restart, so
+// CONFIG SET refuses them.
 func (n *Node) configParams() (*resp.Params, error) {
 	ps := resp.NewParams()
 	ownedByServer := map[string]bool{"requirepass": true, "maxclients": true, "timeout": true, "proto-max-bulk-len": true, "databases": true}
 	var list []resp.Param
 	for _, p := range params() {
-		if !ownedByServer[p.name] {
-			list = append(list, resp.Param{Name: p.name, Value: p.get(&n.cfg)})
+		if ownedByServer[p.name] {
+			continue
 		}
+		q := resp.Param{Name: p.name, Value: p.get(&n.cfg)}
+		if p.name == "loglevel" {
+			q.Set = n.setLogLevel
+		}
+		list = append(list, q)
 	}
-	// What Redis tools ask about persistence: the pebble WAL is always on,
-	// like an AOF, and there are no RDB snapshots or memory limit.
+	// What Redis tools ask and set about persistence: the pebble WAL is
+	// always on, like an AOF, and there are no RDB snapshots or memory
+	// limit. Setting a parameter to what it already is succeeds, so that
+	// the usual test-suite set-up (CONFIG SET save "", appendonly yes)
+	// works; asking for anything else gets the reason it cannot be.
 	list = append(list,
-		resp.Param{Name: "appendonly", Value: "yes"},
-		resp.Param{Name: "save", Value: ""},
-		resp.Param{Name: "maxmemory", Value: "0"},
+		resp.Param{Name: "appendonly", Value: "yes", Set: onlyValue(resp.BoolParam(), "yes",
+			"ringstore always logs writes (its write-ahead log is its append-only file)")},
+		resp.Param{Name: "save", Value: "", Set: onlyValue(func(v string) (string, error) { return strings.TrimSpace(v), nil }, "",
+			"ringstore takes no RDB snapshots: every write is already on disk")},
+		resp.Param{Name: "maxmemory", Value: "0", Set: onlyValue(resp.MemoryParam(0, math.MaxInt64), "0",
+			"ringstore has no memory limit: its data lives on disk")},
 	)
 	return ps, ps.Register(list...)
+}
+
+// setLogLevel is CONFIG SET loglevel: the level applies to the node's
+// every log line from now on.
+func (n *Node) setLogLevel(v string) (string, error) {
+	v, err := resp.EnumParam("debug", "verbose", "notice", "warning")(v)
+	if err != nil {
+		return "", err
+	}
+	n.logLevel.Set(logLevels[v])
+	return v, nil
+}
+
+// onlyValue is a CONFIG SET check that parses a value with parse and
+// accepts only the one it normalises to want, refusing others with why.
+func onlyValue(parse func(string) (string, error), want, why string) func(string) (string, error) {
+	return func(v string) (string, error) {
+		got, err := parse(v)
+		if err != nil {
+			return "", err
+		}
+		if got != want {
+			return "", errors.New(why)
+		}
+		return got, nil
+	}
 }
