@@ -35,6 +35,7 @@ var redisCommandInfo = []struct {
 	{"append", 3, "write denyoom fast", 1, 1, 1, "@write @string @fast"},
 	{"strlen", 2, "readonly fast", 1, 1, 1, "@read @string @fast"},
 	{"getrange", 4, "readonly", 1, 1, 1, "@read @string @slow"},
+	{"substr", 4, "readonly", 1, 1, 1, "@read @string @slow"},
 	{"setrange", 4, "write denyoom", 1, 1, 1, "@write @string @slow"},
 	{"incr", 2, "write denyoom fast", 1, 1, 1, "@write @string @fast"},
 	{"decr", 2, "write denyoom fast", 1, 1, 1, "@write @string @fast"},

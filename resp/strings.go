@@ -36,6 +36,8 @@ func (srv *Server) stringCommands() []*command {
 		{name: "append", arity: 3, flags: []string{"write", "denyoom", "fast"}, firstKey: 1, lastKey: 1, keyStep: 1, rmw: true, acl: []string{"@write", "@string", "@fast"}, handler: srv.cmdAppend},
 		{name: "strlen", arity: 2, flags: []string{"readonly", "fast"}, firstKey: 1, lastKey: 1, keyStep: 1, acl: []string{"@read", "@string", "@fast"}, handler: srv.cmdStrlen},
 		{name: "getrange", arity: 4, flags: []string{"readonly"}, firstKey: 1, lastKey: 1, keyStep: 1, acl: []string{"@read", "@string", "@slow"}, handler: srv.cmdGetRange},
+		// SUBSTR is GETRANGE's old name, which Redis 7 still answers.
+		{name: "substr", arity: 4, flags: []string{"readonly"}, firstKey: 1, lastKey: 1, keyStep: 1, acl: []string{"@read", "@string", "@slow"}, handler: srv.cmdGetRange},
 		{name: "setrange", arity: 4, flags: []string{"write", "denyoom"}, firstKey: 1, lastKey: 1, keyStep: 1, rmw: true, acl: []string{"@write", "@string", "@slow"}, handler: srv.cmdSetRange},
 		{name: "incr", arity: 2, flags: []string{"write", "denyoom", "fast"}, firstKey: 1, lastKey: 1, keyStep: 1, rmw: true, acl: []string{"@write", "@string", "@fast"}, handler: srv.cmdIncr},
 		{name: "decr", arity: 2, flags: []string{"write", "denyoom", "fast"}, firstKey: 1, lastKey: 1, keyStep: 1, rmw: true, acl: []string{"@write", "@string", "@fast"}, handler: srv.cmdDecr},
