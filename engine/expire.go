@@ -11,17 +11,59 @@ import (
 	"github.com/ringstore/ringstore/version"
 )
 
-// expireLoop runs an expiry cycle every ExpireInterval until Close.
+// expireLoop runs an expiry cycle every ExpireInterval until Close, except
+// while an expirePacer holds the next pass back.
 func (s *Store) expireLoop() {
 	t := time.NewTicker(s.cfg.ExpireInterval)
 	defer t.Stop()
+	pace := expirePacer{step: s.cfg.ExpireInterval}
 	for {
 		select {
 		case <-s.stop:
 			return
-		case <-t.C:
-			s.expireCycle()
+		case now := <-t.C:
+			if pace.holds(now) {
+				continue
+			}
+			passEnded, idle := s.expireCycle()
+			pace.cycled(now, passEnded, idle)
 		}
+	}
+}
+
+// maxIdlePassWait is the longest an expiry walk waits, after passes that
+// found nothing to do, before it starts the next one.
+const maxIdlePassWait = 30 * time.Second
+
+// expirePacer spaces out expiry passes that find nothing to do. Expired
+// values are invisible to reads at once, so the walk only reclaims space;
+// yet a pass reads every record, and a record's block is read whole: one
+// 200 MB value kept an idle node at a full core, decompressing it every
+// cycle (also after a DEL, until compaction drops the shadowed value).
+// After a pass that found nothing, the next one waits twice as long as the
+// last wait (from one cycle up to maxIdlePassWait); the first pass that
+// finds something brings the walk back to every cycle. Between passes,
+// writes do not wake it: a key set to expire is invisible once it has,
+// whenever the walk gets to it.
+type expirePacer struct {
+	step time.Duration // ExpireInterval: the first wait
+	wait time.Duration // the current wait between idle passes; 0: none
+	next time.Time     // no new pass before this
+}
+
+// holds reports whether no cycle should run at now.
+func (p *expirePacer) holds(now time.Time) bool { return now.Before(p.next) }
+
+// cycled records a cycle run at now: whether it ended a pass, and whether
+// that pass found nothing to do.
+func (p *expirePacer) cycled(now time.Time, passEnded, idle bool) {
+	switch {
+	case !passEnded:
+	case !idle:
+		p.wait, p.next = 0, time.Time{}
+	default:
+		p.wait = min(max(2*p.wait, p.step), maxIdlePassWait)
+		p.next = now.Add(p.wait)
 	}
 }
 
@@ -45,13 +87,18 @@ type expireTask struct {
 // of whose versions have been dead for TombstoneGrace. It reads through an
 // iterator without locks and then applies each action under the key's lock,
 // only if the record is still exactly as examined.
-func (s *Store) expireCycle() {
+//
+// passEnded reports that the cycle reached the end of the data (the next
+// one starts a new pass), and idle that the pass it ended found nothing to
+// do.
+func (s *Store) expireCycle() (passEnded, idle bool) {
 	s.expireMu.Lock()
 	defer s.expireMu.Unlock()
 	tasks := s.examineForExpiry()
 	for i := range tasks {
 		s.applyExpiry(&tasks[i])
 	}
+	return s.expireCursor == nil, s.expireIdle
 }
 
 // idleExpireDivisor slows the walk after a whole pass that found nothing to

@@ -262,3 +262,57 @@ func TestExpiryWalksSlowerAfterAnIdlePass(t *testing.T) {
 		t.Fatalf("after finding work a cycle examined %d records, want up to the full %d", got, budget)
 	}
 }
+
+// TestExpirePacer: passes that find nothing wait twice as long each time,
+// up to maxIdlePassWait; a pass that finds something ends the waits, and a
+// cycle that does not end a pass changes nothing.
+func TestExpirePacer(t *testing.T) {
+	step := 100 * time.Millisecond
+	p := expirePacer{step: step}
+	now := time.Unix(1000, 0)
+	if p.holds(now) {
+		t.Fatal("a new pacer holds")
+	}
+	p.cycled(now, false, true)
+	if p.holds(now) {
+		t.Fatal("held after a cycle that ended no pass")
+	}
+	want := step
+	for range 12 {
+		p.cycled(now, true, true)
+		if !p.holds(now.Add(want-time.Nanosecond)) || p.holds(now.Add(want)) {
+			t.Fatalf("after an idle pass: wait %v, want %v", p.wait, want)
+		}
+		now = now.Add(want)
+		want = min(2*want, maxIdlePassWait)
+	}
+	if p.wait != maxIdlePassWait {
+		t.Fatalf("wait %v, want the cap %v", p.wait, maxIdlePassWait)
+	}
+	p.cycled(now, true, false)
+	if p.holds(now) || p.wait != 0 {
+		t.Fatalf("after a pass that found work: holds %v, wait %v", p.holds(now), p.wait)
+	}
+}
+
+// TestIdleExpiryBacksOff: on a store with nothing to expire, the background
+// walk does not read every record every cycle. With a 1 ms cycle over 20
+// records, half a second of cycles without pacing examines thousands of
+// records; paced, about a dozen passes (wait 1, 2, 4, ... ms).
+func TestIdleExpiryBacksOff(t *testing.T) {
+	s := newTestStore(t, nil, func(c *Config) { c.ExpireInterval = time.Millisecond })
+	for i := range 20 {
+		mustMerge(t, s, 0, fmt.Sprint("k", i), ver("a", uint64(i+1), t0, "v"))
+	}
+	// Let the first passes go by, then count.
+	for deadline := time.Now().Add(10 * time.Second); s.Stats().ExpireExamined < 40; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the walk examined %d records in 10 s", s.Stats().ExpireExamined)
+		}
+	}
+	before := s.Stats().ExpireExamined
+	time.Sleep(500 * time.Millisecond)
+	if n := s.Stats().ExpireExamined - before; n > 400 {
+		t.Fatalf("an idle walk examined %d records in 500 ms", n)
+	}
+}
