@@ -89,8 +89,9 @@ type Config struct {
 	// Databases is the number of logical databases (SELECT 0..n-1).
 	// Default 16, at most 256.
 	Databases int
-	// ExpireInterval is the period of the background expiry cycle.
-	// Default 100ms.
+	// ExpireInterval is the period of the background expiry cycle while
+	// it finds work; passes that find none are spaced out further (see
+	// expirePacer). Default 100ms.
 	ExpireInterval time.Duration
 	// ExpireBudget is the most records one expiry cycle examines, which bounds
 	// the work (and pause) of a cycle. Default 2000.

@@ -77,7 +77,9 @@
 // Siblings.Visible): the engine returns versions as stored and never filters.
 // A background cycle, every ExpireInterval, only reclaims space: it examines
 // at most ExpireBudget records, continuing where the last cycle stopped, so
-// its pause is bounded whatever the data size. It turns each expired value
+// its pause is bounded whatever the data size. After a whole pass that found
+// nothing to do, the next pass waits, longer each time up to 30 s, until
+// one finds work again (expirePacer). It turns each expired value
 // into a tombstone that keeps the version's clock, timestamp and writer (and
 // drops the value bytes), so that an older copy of the value arriving from a
 // replica is dominated instead of resurrected, and it removes a record once

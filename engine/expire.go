@@ -26,7 +26,9 @@ func (s *Store) expireLoop() {
 				continue
 			}
 			passEnded, idle := s.expireCycle()
-			pace.cycled(now, passEnded, idle)
+			// The wait counts from the cycle's end: one that read large
+			// records for a while does not use it up.
+			pace.cycled(time.Now(), passEnded, idle)
 		}
 	}
 }
@@ -94,11 +96,11 @@ type expireTask struct {
 func (s *Store) expireCycle() (passEnded, idle bool) {
 	s.expireMu.Lock()
 	defer s.expireMu.Unlock()
-	tasks := s.examineForExpiry()
+	tasks, wrapped := s.examineForExpiry()
 	for i := range tasks {
 		s.applyExpiry(&tasks[i])
 	}
-	return s.expireCursor == nil, s.expireIdle
+	return wrapped, s.expireIdle
 }
 
 // idleExpireDivisor slows the walk after a whole pass that found nothing to
@@ -111,9 +113,10 @@ func (s *Store) expireCycle() (passEnded, idle bool) {
 const idleExpireDivisor = 16
 
 // examineForExpiry is the reading half of a cycle: it examines up to
-// ExpireBudget records from the cursor on and returns what to do with them.
-// s.expireMu must be held.
-func (s *Store) examineForExpiry() []expireTask {
+// ExpireBudget records from the cursor on and returns what to do with them,
+// and whether it reached the end of the data (the pass ended). s.expireMu
+// must be held.
+func (s *Store) examineForExpiry() (tasks []expireTask, wrapped bool) {
 	s.stats.expireCycles.Add(1)
 	nowMs := s.cfg.Now().UnixMilli()
 	graceMs := s.cfg.TombstoneGrace.Milliseconds()
@@ -126,9 +129,8 @@ func (s *Store) examineForExpiry() []expireTask {
 	iter, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: []byte{nsData + 1}})
 	if err != nil {
 		s.log.Error("expiry cycle: new iterator", "err", err)
-		return nil
+		return nil, false
 	}
-	var tasks []expireTask
 	examined := 0
 	budget := s.cfg.ExpireBudget
 	if s.expireIdle {
@@ -173,6 +175,7 @@ func (s *Store) examineForExpiry() []expireTask {
 		s.expireIdle = false
 	}
 	if !valid && iter.Error() == nil {
+		wrapped = true
 		s.expireCursor = nil // reached the end: wrap around
 		s.expireIdle = s.expireFound == 0
 		s.expireFound = 0
@@ -181,7 +184,7 @@ func (s *Store) examineForExpiry() []expireTask {
 		s.log.Error("expiry cycle: iterate", "err", err)
 	}
 	s.stats.expireExamined.Add(uint64(examined))
-	return tasks
+	return tasks, wrapped
 }
 
 // Reclaimable reports whether every version of sib has been dead (a delete,

@@ -169,7 +169,7 @@ func TestExpiryNeverOverwritesAConcurrentWrite(t *testing.T) {
 	// The cycle examines the expired record, then a write lands before it
 	// acts: the action must be dropped, not applied over the new write.
 	s.expireMu.Lock()
-	tasks := s.examineForExpiry()
+	tasks, _ := s.examineForExpiry()
 	s.expireMu.Unlock()
 	if len(tasks) != 1 {
 		t.Fatalf("planned %d actions, want 1", len(tasks))

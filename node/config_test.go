@@ -110,6 +110,7 @@ func TestConfigSetOnANode(t *testing.T) {
 	for _, step := range []struct{ name, value, err string }{
 		{"loglevel", "loud", "ERR CONFIG SET failed (possibly related to argument 'loglevel') - argument(s) must be one of the following: debug, verbose, notice, warning"},
 		{"save", "", ""},
+		{"save", " ", "ERR CONFIG SET failed (possibly related to argument 'save') - ringstore takes no RDB snapshots: every write is already on disk"},
 		{"save", "900 1", "ERR CONFIG SET failed (possibly related to argument 'save') - ringstore takes no RDB snapshots: every write is already on disk"},
 		{"appendonly", "YES", ""},
 		{"appendonly", "no", "ERR CONFIG SET failed (possibly related to argument 'appendonly') - ringstore always logs writes (its write-ahead log is its append-only file)"},

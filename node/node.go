@@ -20,7 +20,6 @@ import (
 	"net/http/pprof"
 	"os"
 	"strconv"
-	"strings"
 	"sync"
 
 	"github.com/ringstore/ringstore/antientropy"
@@ -335,7 +334,7 @@ func (n *Node) configParams() (*resp.Params, error) {
 	list = append(list,
 		resp.Param{Name: "appendonly", Value: "yes", Set: onlyValue(resp.BoolParam(), "yes",
 			"ringstore always logs writes (its write-ahead log is its append-only file)")},
-		resp.Param{Name: "save", Value: "", Set: onlyValue(func(v string) (string, error) { return strings.TrimSpace(v), nil }, "",
+		resp.Param{Name: "save", Value: "", Set: onlyValue(func(v string) (string, error) { return v, nil }, "",
 			"ringstore takes no RDB snapshots: every write is already on disk")},
 		resp.Param{Name: "maxmemory", Value: "0", Set: onlyValue(resp.MemoryParam(0, math.MaxInt64), "0",
 			"ringstore has no memory limit: its data lives on disk")},

@@ -383,22 +383,40 @@ func (srv *Server) infoKeyspace(ctx context.Context, b []byte) []byte {
 // keyspaceCache keeps INFO's key counts. Counting reads the store's
 // per-slot counts, but must scan the slots that hold keys with an expiry time
 // (coordinator.KeyCounts), which in a store full of TTLs is a scan of every
-// database, so a count is reused until a write command or a flush has run
-// since. A count that was cheap (under cheap) is then simply redone; one
-// that was not is redone at most once per interval. The count runs in the
-// background: INFO waits for it at most keyspaceWait and otherwise shows
-// the previous count. Small stores thus get exact numbers, as Redis gives,
-// big ones numbers a little behind, and INFO (which ioredis sends on every
-// new connection) stays fast.
+// database. So it depends on what the last count cost:
+//   - one that took under cheap is redone for every INFO (concurrent ones
+//     share it): INFO then shows a count begun after it arrived, which sees
+//     the caller's own writes, keys that expired, and writes other nodes
+//     made here, as Redis's numbers do;
+//   - a costlier one is reused until a write command or a flush ran here,
+//     and then redone at most once per interval.
+//
+// The count runs in the background: INFO waits for it at most keyspaceWait
+// and otherwise shows the previous count. Small stores thus get exact
+// numbers, big ones numbers a little behind, and INFO (which ioredis sends
+// on every new connection) stays fast.
 type keyspaceCache struct {
 	dirty    atomic.Bool   // a write command ran since the last count began
 	interval time.Duration // least time between two counts that are not cheap; default keyspaceInterval
-	cheap    time.Duration // a count that took less is redone at once when dirty; default keyspaceCheap
+	cheap    time.Duration // a count that took less is redone for every INFO; default keyspaceCheap
 	mu       sync.Mutex
-	at       time.Time     // guarded by mu: when dbs was counted; zero: never
-	took     time.Duration // guarded by mu: how long that count took
+	from     time.Time     // guarded by mu: when the count of dbs began; zero: never counted
+	at       time.Time     // guarded by mu: when it ended
+	took     time.Duration // guarded by mu: at - from
 	dbs      []dbCount     // guarded by mu
 	running  chan struct{} // guarded by mu: closed when the running count ends; nil: none
+}
+
+// answers reports whether dbs may answer an INFO that arrived at arrived.
+// k.mu must be held.
+func (k *keyspaceCache) answers(arrived time.Time) bool {
+	switch {
+	case k.from.IsZero():
+		return false
+	case k.took < k.cheap:
+		return !k.from.Before(arrived)
+	}
+	return !k.dirty.Load() || time.Since(k.at) < k.interval
 }
 
 type dbCount struct {
@@ -424,29 +442,39 @@ func (k *keyspaceCache) touch() {
 // keyspaceCounts returns the non-empty databases' key counts.
 func (srv *Server) keyspaceCounts(ctx context.Context) []dbCount {
 	k := &srv.keyspace
-	k.mu.Lock()
-	if !k.at.IsZero() && (!k.dirty.Load() || (k.took >= k.cheap && time.Since(k.at) < k.interval)) {
-		defer k.mu.Unlock()
-		return k.dbs
-	}
-	done := k.running
-	if done == nil {
-		done = make(chan struct{})
-		k.running = done
-		k.dirty.Store(false) // writes during the count mark it dirty again
-		srv.bg.Add(1)
-		go srv.countKeyspace(done)
-	}
-	k.mu.Unlock()
+	arrived := time.Now()
 	t := time.NewTimer(keyspaceWait)
 	defer t.Stop()
-	select {
-	case <-done:
-	case <-t.C:
-	case <-ctx.Done():
-	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
+	// A count that was running when this INFO arrived began before it, so
+	// after it ends a second may be needed; a third would only follow a
+	// failed one, and the last count stands in for it.
+	for range 2 {
+		if k.answers(arrived) {
+			break
+		}
+		done := k.running
+		if done == nil {
+			done = make(chan struct{})
+			k.running = done
+			k.dirty.Store(false) // writes during the count mark it dirty again
+			srv.bg.Add(1)
+			go srv.countKeyspace(done)
+		}
+		k.mu.Unlock()
+		select {
+		case <-done:
+		case <-t.C:
+			done = nil
+		case <-ctx.Done():
+			done = nil
+		}
+		k.mu.Lock()
+		if done == nil {
+			break
+		}
+	}
 	return k.dbs
 }
 
@@ -468,7 +496,7 @@ func (srv *Server) countKeyspace(done chan struct{}) {
 	k := &srv.keyspace
 	k.mu.Lock()
 	if err == nil {
-		k.dbs, k.at = out, time.Now()
+		k.dbs, k.from, k.at = out, start, time.Now()
 		k.took = k.at.Sub(start)
 		srv.log.Debug("INFO keyspace counted", "took", k.took)
 	} else {
