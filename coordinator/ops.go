@@ -50,8 +50,10 @@ func (c *Coordinator) known(ctx context.Context, db int, key []byte) (version.Si
 	if err := ctxErr(ctx); err != nil {
 		return nil, err
 	}
-	if topo := c.topology(); topo != nil && !c.planFor(topo, key).self {
-		return c.quorumRead(ctx, db, key)
+	if topo := c.topology(); topo != nil {
+		if p := c.planFor(topo, key); !p.self {
+			return c.quorumRead(ctx, topo, p, db, key)
+		}
 	}
 	return c.store.Get(db, key)
 }
@@ -224,7 +226,7 @@ func (c *Coordinator) startSet(ctx context.Context, topo *Topology, p *plan, db 
 		return
 	}
 	if topo != nil && !p.self {
-		sib, err := c.quorumRead(ctx, db, key)
+		sib, err := c.quorumRead(ctx, topo, p, db, key)
 		if err == nil {
 			err = c.write(ctx, db, key, sib, v, false)
 		}

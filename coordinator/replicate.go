@@ -336,9 +336,11 @@ func (c *Coordinator) report(node string, err error) {
 // quorumRead reads key from its targets and returns the merge of the first
 // R answers. The other answers are taken as they come, and every replica
 // that answered with less than the final merge is repaired.
-func (c *Coordinator) quorumRead(ctx context.Context, db int, key []byte) (version.Siblings, error) {
+// p is key's plan in topo (topo nil: no ring), which the caller has looked
+// up to decide on the read.
+func (c *Coordinator) quorumRead(ctx context.Context, topo *Topology, p *plan, db int, key []byte) (version.Siblings, error) {
 	var pr PendingRead
-	c.startRead(ctx, db, key, &pr)
+	c.startReadPlan(ctx, topo, p, db, key, &pr)
 	return pr.wait(ctx)
 }
 
@@ -359,14 +361,8 @@ type PendingRead struct {
 	sent time.Time // when the calls went out, for the speculative read
 }
 
-// startRead sends key's quorum read into pr, or answers it at once when no
-// other node takes part.
-func (c *Coordinator) startRead(ctx context.Context, db int, key []byte, pr *PendingRead) {
-	topo := c.topology()
-	c.startReadPlan(ctx, topo, c.planOrNil(topo, key), db, key, pr)
-}
-
-// startReadPlan is startRead with key's plan p in topo (nil for no ring).
+// startReadPlan sends key's quorum read, by its plan p in topo (topo nil:
+// no ring), into pr, or answers it at once when no other node takes part.
 func (c *Coordinator) startReadPlan(ctx context.Context, topo *Topology, p *plan, db int, key []byte, pr *PendingRead) {
 	*pr = PendingRead{c: c, db: db, key: key}
 	if topo == nil {
