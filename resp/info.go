@@ -402,7 +402,6 @@ type keyspaceCache struct {
 	mu       sync.Mutex
 	from     time.Time     // guarded by mu: when the count of dbs began; zero: never counted
 	at       time.Time     // guarded by mu: when it ended
-	took     time.Duration // guarded by mu: at - from
 	dbs      []dbCount     // guarded by mu
 	running  chan struct{} // guarded by mu: closed when the running count ends; nil: none
 }
@@ -413,7 +412,7 @@ func (k *keyspaceCache) answers(arrived time.Time) bool {
 	switch {
 	case k.from.IsZero():
 		return false
-	case k.took < k.cheap:
+	case k.at.Sub(k.from) < k.cheap:
 		return !k.from.Before(arrived)
 	}
 	return !k.dirty.Load() || time.Since(k.at) < k.interval
@@ -497,8 +496,7 @@ func (srv *Server) countKeyspace(done chan struct{}) {
 	k.mu.Lock()
 	if err == nil {
 		k.dbs, k.from, k.at = out, start, time.Now()
-		k.took = k.at.Sub(start)
-		srv.log.Debug("INFO keyspace counted", "took", k.took)
+		srv.log.Debug("INFO keyspace counted", "took", k.at.Sub(start))
 	} else {
 		k.dirty.Store(true) // try again next time
 		srv.log.Debug("INFO keyspace count incomplete", "err", err)
