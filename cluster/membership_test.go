@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"slices"
 	"strings"
 	"sync"
@@ -589,6 +590,22 @@ func TestMembershipFirstJoinFailureIsAnError(t *testing.T) {
 	a := c.start(1, c.config(1))
 	port := gossipPort(t, a.GossipAddr())
 	a.Close()
+	// Hold the freed port with a listener that hangs up on every
+	// connection: the join then fails at once, and the new node cannot be
+	// given the same port by the system and join itself (which CI saw).
+	// If another process took the port meanwhile, it holds it just as well.
+	if ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port)); err == nil {
+		defer ln.Close()
+		go func() {
+			for {
+				conn, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				conn.Close()
+			}
+		}()
+	}
 	cfg := c.config(2, fmt.Sprintf("127.0.0.1:%d", port))
 	if _, err := c.tryStart(2, cfg); err == nil {
 		t.Fatal("a fresh node started with an unreachable Join list")
