@@ -55,14 +55,16 @@ func (m cpuMeter) report(b *testing.B) {
 func benchKey(i int) []byte { return fmt.Appendf(nil, "key:%012d", i%benchKeys) }
 
 // benchSET is a SET as a coordinator would issue it: a new version whose
-// clock supersedes every earlier one (counter from a shared sequence).
+// clock supersedes every earlier one (counter from a shared sequence),
+// written by a node with an ID as clusters make them, so that records have
+// their real size.
 func benchSET(seq *atomic.Uint64, value []byte) version.Siblings {
 	n := seq.Add(1)
 	at := version.MakeHLC(t0+int64(n), 0)
 	return version.Siblings{{
-		Clock:     version.Clock{{Node: "node-1", Counter: n, Stamp: at}},
+		Clock:     version.Clock{{Node: hotNodes[0], Counter: n, Stamp: at}},
 		Timestamp: at,
-		Writer:    "node-1",
+		Writer:    hotNodes[0],
 		Kind:      version.KindString,
 		Value:     value,
 	}}

@@ -19,6 +19,9 @@
 // range that ScanSlot walks with one bounded iterator. The db is part of a
 // record's identity but not of its slot. The value of a data key is the
 // record encoding of version.Siblings (Siblings.AppendBinary, version.Decode).
+// Open rewrites records of an older encoding in the current one
+// (version.Outdated), so a store upgraded in place holds the same bytes, and
+// digests, as a replica that received the same versions afresh.
 //
 // # Writes and durability
 //

@@ -183,7 +183,10 @@ func (s *Store) ownRecord(db int, k, val []byte) ([]byte, version.Siblings, erro
 // cache complete when they all fit (a fresh store trivially does), so that a
 // restarted node whose data fits in memory keeps answering misses without
 // pebble. Once a record does not fit, the cache stays incomplete and what was
-// loaded is merely warm; the counting goes on to the end.
+// loaded is merely warm; the counting goes on to the end. A record in an
+// older format (version.Outdated) is rewritten in the current one on the way
+// (upgrade), so that the digests, which hash record bytes, compare equal with
+// replicas that wrote the same versions afresh.
 func (s *Store) loadRecords() error {
 	iter, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{nsData}, UpperBound: []byte{nsData + 1}})
 	if err != nil {
@@ -194,6 +197,7 @@ func (s *Store) loadRecords() error {
 	if warm {
 		lost = s.cache.lost.Load()
 	}
+	up := upgrade{s: s}
 	for ok := iter.First(); ok; ok = iter.Next() {
 		val, err := iter.ValueAndErr()
 		if err != nil {
@@ -203,6 +207,9 @@ func (s *Store) loadRecords() error {
 		db, _, isData := parseDataKey(k)
 		if !isData {
 			continue // not a record this store wrote: nothing to count or cache
+		}
+		if val, err = up.record(k, val); err != nil {
+			return errors.Join(err, iter.Close())
 		}
 		s.digests.replace(k, nil, val)
 		if db < len(s.counts.dbs) {
@@ -219,9 +226,65 @@ func (s *Store) loadRecords() error {
 	if err := errors.Join(iter.Error(), iter.Close()); err != nil {
 		return fmt.Errorf("engine: open: read the records: %w", err)
 	}
+	if err := up.finish(); err != nil {
+		return err
+	}
 	if warm {
 		s.cache.setComplete()
 	}
+	return nil
+}
+
+// upgrade rewrites the records of a scan that are in an older format, in
+// batches: pebble's iterator reads the state it started from, so the
+// rewrites do not disturb the scan.
+type upgrade struct {
+	s     *Store
+	b     *pebble.Batch
+	count int
+}
+
+// upgradeBatchBytes is the size at which an upgrade commits its batch.
+const upgradeBatchBytes = 4 << 20
+
+// record returns rec, stored under k, in the current format, queueing its
+// rewrite if it was not. A record that does not decode is left as it is,
+// for reads to report.
+func (u *upgrade) record(k, rec []byte) ([]byte, error) {
+	if !version.Outdated(rec) {
+		return rec, nil
+	}
+	sib, err := u.s.ids.Decode(rec)
+	if err != nil {
+		return rec, nil
+	}
+	rec = sib.AppendBinary(nil)
+	if u.b == nil {
+		u.b = u.s.db.NewBatch()
+	}
+	if err := u.b.Set(k, rec, nil); err != nil {
+		return nil, fmt.Errorf("engine: open: upgrade a record: %w", err)
+	}
+	u.count++
+	if u.b.Len() >= upgradeBatchBytes {
+		if err := u.b.Commit(pebble.NoSync); err != nil {
+			return nil, fmt.Errorf("engine: open: upgrade the records: %w", err)
+		}
+		u.b.Reset()
+	}
+	return rec, nil
+}
+
+// finish commits and syncs what is left of the rewrites.
+func (u *upgrade) finish() error {
+	if u.b == nil {
+		return nil
+	}
+	defer u.b.Close()
+	if err := u.b.Commit(pebble.Sync); err != nil {
+		return fmt.Errorf("engine: open: upgrade the records: %w", err)
+	}
+	u.s.log.Info("records rewritten in the current format", "records", u.count)
 	return nil
 }
 

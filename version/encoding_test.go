@@ -35,8 +35,21 @@ func sampleRecords() map[string]Siblings {
 		"full clock":  {full},
 		"extremes":    {huge},
 		"siblings":    Merge(Siblings{del}, Merge(Siblings{exp}, Siblings{ver("e=1", 5, "e", "")})),
+		// Node IDs as a cluster makes them (packed in version 2): the
+		// writer's entry, a writer the clock does not name, and hex IDs
+		// among others.
+		"cluster write":  {ver(hexA+"=7@"+ts+" "+hexB+"=2@1700000000", 1_700_000_123_456<<16, hexA, "value")},
+		"foreign writer": {ver(hexA+"=1@5", 6, hexB, "v")},
+		"mixed IDs":      {ver(hexA+"=3@8 "+hexA+".18a=1@9 "+hexB+"=1@20", 4, hexA+".18a", "v")},
 	}
 }
+
+// Node IDs in the form clusters give them (40 lowercase hex digits).
+const (
+	hexA = "00ff10a9b3c4d5e6f708192a3b4c5d6e7f8091a2"
+	hexB = "e0ff10a9b3c4d5e6f708192a3b4c5d6e7f8091af"
+	ts   = "111411208090812416" // 1_700_000_123_456<<16
+)
 
 func TestRecordRoundTrip(t *testing.T) {
 	for name, s := range sampleRecords() {
@@ -114,7 +127,11 @@ func checkDecoded(t *testing.T, b []byte, s Siblings, err error) {
 	if why := canonical(s); why != "" {
 		t.Fatalf("Decode(%x) accepted a non-canonical set: %s", b, why)
 	}
-	if re := s.AppendBinary(nil); !bytes.Equal(re, b) {
+	re := s.AppendBinary(nil)
+	if b[0] == recordFormatV1 {
+		re = appendV1(s)
+	}
+	if !bytes.Equal(re, b) {
 		t.Fatalf("Decode(%x) accepted bytes that re-encode as %x", b, re)
 	}
 }
@@ -169,7 +186,22 @@ func TestDecodeCorrupted(t *testing.T) {
 // tests can build records no canonical set has.
 func rawRecord(vs ...Version) []byte { return Siblings(vs).AppendBinary(nil) }
 
+// rawRecordV1 is rawRecord in format 1.
+func rawRecordV1(vs ...Version) []byte { return appendV1(Siblings(vs)) }
+
 func TestDecodeRejects(t *testing.T) {
+	for _, format := range []struct {
+		name      string
+		rawRecord func(...Version) []byte
+		format    byte
+	}{{"format 2", rawRecord, recordFormat}, {"format 1", rawRecordV1, recordFormatV1}} {
+		t.Run(format.name, func(t *testing.T) {
+			testDecodeRejects(t, format.rawRecord, format.format)
+		})
+	}
+}
+
+func testDecodeRejects(t *testing.T, rawRecord func(...Version) []byte, recordFormat byte) {
 	v1 := ver("a=1", 10, "a", "v1")
 	v2 := ver("a=2", 20, "a", "v2")
 	w1 := ver("b=1", 15, "b", "w1")
@@ -181,7 +213,7 @@ func TestDecodeRejects(t *testing.T) {
 	}{
 		{"nothing", nil},
 		{"format 0", append([]byte{0}, one[1:]...)},
-		{"format 2", append([]byte{2}, one[1:]...)},
+		{"format 3", append([]byte{3}, one[1:]...)},
 		{"dominated version included", rawRecord(v1, v2)},
 		{"dominated version last", rawRecord(v2, v1)},
 		{"unsorted siblings", rawRecord(v2, w1)},
@@ -447,6 +479,90 @@ func TestAppendBinaryAllocs(t *testing.T) {
 		buf := make([]byte, 0, len(b))
 		if n := testing.AllocsPerRun(10, func() { sib.AppendBinary(buf) }); n != 0 {
 			t.Errorf("%s: AppendBinary into a large enough buffer: %v allocs, want 0", name, n)
+		}
+	}
+}
+
+// TestDecodeFormat1 checks that records stored or sent before format 2 still
+// decode, to exactly the sets they were written from.
+func TestDecodeFormat1(t *testing.T) {
+	var d Decoder
+	for name, s := range sampleRecords() {
+		b := appendV1(s)
+		for _, decode := range []func([]byte) (Siblings, error){Decode, d.Decode} {
+			got, err := decode(b)
+			if err != nil || !identical(got, s) {
+				t.Errorf("%s: format 1 decodes to %q, %v; want %q", name, values(got), err, values(s))
+			}
+			checkDecoded(t, b, got, err)
+		}
+		if enc := s.AppendBinary(nil); enc[0] != recordFormat {
+			t.Errorf("%s: AppendBinary wrote format %d", name, enc[0])
+		}
+	}
+}
+
+// TestRecordSize pins what format 2 is for: a SET through a cluster node (one
+// clock entry, the node's own, and it the writer) of a 100-byte value.
+func TestRecordSize(t *testing.T) {
+	v := ver(hexA+"=1234@"+ts, 1_700_000_123_456<<16, hexA, strings.Repeat("x", 100))
+	s := Siblings{v}
+	if n, n1 := len(s.AppendBinary(nil)), len(appendV1(s)); n != 141 || n1 != 209 {
+		t.Errorf("record is %d bytes (format 1: %d); want 141 (209)", n, n1)
+	}
+}
+
+// TestDecodeRejectsFormat2 checks the ways format 2 could say one set twice:
+// each is refused, so that equal sets keep equal bytes.
+func TestDecodeRejectsFormat2(t *testing.T) {
+	// rec builds a one-version record from a clock's encoded entries and an
+	// encoded writer.
+	rec := func(entries [][]byte, writer []byte) []byte {
+		b := []byte{recordFormat, 1, 9, byte(len(entries))}
+		for _, e := range entries {
+			b = append(b, e...)
+		}
+		b = append(b, writer...)
+		return append(b, 0, 0, byte(KindString), 1, 'v')
+	}
+	literal := func(id string) []byte { return append([]byte{byte(len(id) + 1)}, id...) }
+	entry := func(id []byte) []byte { return append(bytes.Clone(id), 1, 0) } // counter 1, stamp 9
+	packedA := appendID(nil, hexA)
+	if len(packedA) != 1+packedIDLen {
+		t.Fatalf("hexA not packed: %x", packedA)
+	}
+	// The well-formed records the bad ones are variations of.
+	for _, good := range [][]byte{
+		rec([][]byte{entry(packedA)}, []byte{1}),
+		rec([][]byte{entry(literal("a"))}, []byte{1}),
+		rec([][]byte{entry(literal("a"))}, append([]byte{0}, literal("b")...)),
+		rec(nil, append([]byte{0}, literal("")...)),
+		rec(nil, append([]byte{0}, packedA...)),
+	} {
+		if _, err := Decode(good); err != nil {
+			t.Fatalf("Decode(%x): %v", good, err)
+		}
+	}
+	for _, tt := range []struct {
+		name string
+		b    []byte
+	}{
+		{"hex clock ID not packed", rec([][]byte{entry(literal(hexA))}, []byte{1})},
+		{"hex writer not packed", rec(nil, append([]byte{0}, literal(hexA)...))},
+		{"writer named where the clock has it", rec([][]byte{entry(literal("a"))}, append([]byte{0}, literal("a")...))},
+		{"packed writer named where the clock has it", rec([][]byte{entry(packedA)}, append([]byte{0}, packedA...))},
+		{"writer entry past the clock", rec([][]byte{entry(literal("a"))}, []byte{2})},
+		{"writer entry of an empty clock", rec(nil, []byte{1})},
+		{"empty clock ID", rec([][]byte{entry(literal(""))}, []byte{1})},
+		{"packed ID cut short", rec([][]byte{entry(packedA[:15])}, nil)},
+		{"clock ID too long", rec([][]byte{entry(append([]byte{0x82, 0x02}, strings.Repeat("n", maxNodeIDLen+1)...))}, []byte{1})},
+		{"non-minimal ID length", rec([][]byte{entry([]byte{0x82, 0x00, 'a'})}, []byte{1})},
+	} {
+		got, err := Decode(tt.b)
+		if err == nil {
+			t.Errorf("%s: Decode(%x) accepted %q", tt.name, tt.b, values(got))
+		} else if !errors.Is(err, ErrCorrupt) {
+			t.Errorf("%s: error %v does not wrap ErrCorrupt", tt.name, err)
 		}
 	}
 }

@@ -12,6 +12,7 @@ import (
 func FuzzDecode(f *testing.F) {
 	for _, s := range sampleRecords() {
 		f.Add(s.AppendBinary(nil))
+		f.Add(appendV1(s))
 	}
 	f.Add(Siblings{ver("a=1@5 b=2@6", 7, "a", "v"), ver("c=1@5", 8, "c", "w")}.AppendBinary(nil))
 	f.Add([]byte{})

@@ -1,6 +1,7 @@
 package version
 
 import (
+	"encoding/binary"
 	"flag"
 	"strconv"
 	"strings"
@@ -122,4 +123,26 @@ func identical(a, b Siblings) bool {
 		}
 	}
 	return true
+}
+
+// appendV1 is the record encoding of s in format 1, which Decode still reads
+// and AppendBinary no longer writes.
+func appendV1(s Siblings) []byte {
+	b := []byte{recordFormatV1}
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	for i := range s {
+		v := &s[i]
+		b = v.Clock.appendBinary(b)
+		b = binary.AppendUvarint(b, uint64(v.Timestamp))
+		b = appendStr(b, v.Writer)
+		b = binary.AppendVarint(b, v.ExpireAt)
+		var flags byte
+		if v.Tombstone {
+			flags |= 1
+		}
+		b = append(b, flags, byte(v.Kind))
+		b = binary.AppendUvarint(b, uint64(len(v.Value)))
+		b = append(b, v.Value...)
+	}
+	return b
 }
