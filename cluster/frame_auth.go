@@ -25,8 +25,12 @@ import (
 // one. Fresh nonces on both sides make a recorded handshake useless on a new
 // connection.
 const (
-	authMagic   = "RNGP"
-	authVersion = 1
+	authMagic = "RNGP"
+	// authVersion is the peer protocol's version. 2: records travel in
+	// version's record format 2, which a node of version 1 cannot read, so
+	// such a pair refuses each other at the handshake instead of failing
+	// every replica call after it.
+	authVersion = 2
 	nonceLen    = 32
 	macLen      = sha256.Size
 	maxIDLen    = 255
@@ -68,8 +72,11 @@ func clientAuth(r *bufio.Reader, w io.Writer, secret []byte, id string) (nonceS,
 	if _, err := io.ReadFull(r, hello); err != nil {
 		return nil, nil, fmt.Errorf("reading server hello: %w", err)
 	}
-	if string(hello[:len(authMagic)]) != authMagic || hello[len(authMagic)] != authVersion {
-		return nil, nil, fmt.Errorf("%w: not a ringstore peer port (or an incompatible version)", errProtocol)
+	if string(hello[:len(authMagic)]) != authMagic {
+		return nil, nil, fmt.Errorf("%w: not a ringstore peer port", errProtocol)
+	}
+	if v := hello[len(authMagic)]; v != authVersion {
+		return nil, nil, fmt.Errorf("%w: the peer speaks peer protocol version %d, this node %d: run one ringstore release on every node", errProtocol, v, authVersion)
 	}
 	nonceS = hello[len(authMagic)+1:]
 	nonceC = newNonce()
@@ -119,8 +126,11 @@ func serverAuth(r *bufio.Reader, secret, nonceS []byte) (id string, nonceC []byt
 	if _, err := io.ReadFull(r, head); err != nil {
 		return "", nil, noEOF(err)
 	}
-	if string(head[:len(authMagic)]) != authMagic || head[len(authMagic)] != authVersion {
+	if string(head[:len(authMagic)]) != authMagic {
 		return "", nil, fmt.Errorf("%w: bad handshake magic", errProtocol)
+	}
+	if v := head[len(authMagic)]; v != authVersion {
+		return "", nil, fmt.Errorf("%w: the peer speaks peer protocol version %d, this node %d: run one ringstore release on every node", errProtocol, v, authVersion)
 	}
 	if id, err = readID(r); err != nil {
 		return "", nil, err

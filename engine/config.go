@@ -103,6 +103,10 @@ type Config struct {
 	Now func() time.Time
 	// Logger receives pebble's log and engine warnings. Default discards.
 	Logger *slog.Logger
+
+	// upgradeBatchBytes is the size of a batch of records Open rewrites in
+	// the current format (0: upgradeBatchBytes); tests make it small.
+	upgradeBatchBytes int
 }
 
 // DefaultConfig returns a Config with every default filled in and no Dir.

@@ -188,91 +188,116 @@ func (s *Store) ownRecord(db int, k, val []byte) ([]byte, version.Siblings, erro
 // (upgrade), so that the digests, which hash record bytes, compare equal with
 // replicas that wrote the same versions afresh.
 func (s *Store) loadRecords() error {
-	iter, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{nsData}, UpperBound: []byte{nsData + 1}})
+	l := recordLoad{s: s, warm: s.cache != nil, up: upgrade{s: s, batchBytes: s.cfg.upgradeBatchBytes}}
+	if l.up.batchBytes <= 0 {
+		l.up.batchBytes = upgradeBatchBytes
+	}
+	defer l.up.close()
+	if l.warm {
+		l.lost = s.cache.lost.Load()
+	}
+	for from := []byte{nsData}; from != nil; {
+		var err error
+		if from, err = l.scan(from); err != nil {
+			return fmt.Errorf("engine: open: read the records: %w", err)
+		}
+	}
+	if err := l.up.finish(); err != nil {
+		return err
+	}
+	if l.warm {
+		s.cache.setComplete()
+	}
+	return nil
+}
+
+// recordLoad is the state of loadRecords.
+type recordLoad struct {
+	s    *Store
+	warm bool   // every record so far is in the record cache
+	lost uint64 // the cache's count of lost entries when the load began
+	up   upgrade
+}
+
+// scan loads the records from the key from on. It stops early, returning
+// the key to go on from, when it has just committed a batch of upgraded
+// records: a pebble iterator holds on to the sstables it started with, so
+// one iterator over the whole upgrade would keep the old records' files on
+// disk, as much again as the data, until the end.
+func (l *recordLoad) scan(from []byte) (next []byte, err error) {
+	s := l.s
+	iter, err := s.db.NewIter(&pebble.IterOptions{LowerBound: from, UpperBound: []byte{nsData + 1}})
 	if err != nil {
-		return fmt.Errorf("engine: open: read the records: %w", err)
+		return nil, err
 	}
-	var lost uint64
-	warm := s.cache != nil
-	if warm {
-		lost = s.cache.lost.Load()
-	}
-	up := upgrade{s: s}
+	defer func() { err = errors.Join(err, iter.Close()) }()
 	for ok := iter.First(); ok; ok = iter.Next() {
 		val, err := iter.ValueAndErr()
 		if err != nil {
-			return errors.Join(fmt.Errorf("engine: open: read the records: %w", err), iter.Close())
+			return nil, err
 		}
 		k := iter.Key()
 		db, _, isData := parseDataKey(k)
 		if !isData {
 			continue // not a record this store wrote: nothing to count or cache
 		}
-		if val, err = up.record(k, val); err != nil {
-			return errors.Join(err, iter.Close())
-		}
-		s.digests.replace(k, nil, val)
-		if db < len(s.counts.dbs) {
-			// A record that does not decode counts as no key, as reads see it.
-			if sib, err := s.ids.Decode(val); err == nil {
-				s.counts.move(db, dataKeySlot(k), classAbsent, classify(sib))
+		// A record that does not decode counts as no key, as reads see it,
+		// and stays as it is.
+		sib, decodeErr := s.ids.Decode(val)
+		committed := false
+		if decodeErr == nil && version.Outdated(val) {
+			if val, committed, err = l.up.record(k, sib); err != nil {
+				return nil, err
 			}
 		}
-		if warm {
+		s.digests.replace(k, nil, val)
+		if decodeErr == nil && db < len(s.counts.dbs) {
+			s.counts.move(db, dataKeySlot(k), classAbsent, classify(sib))
+		}
+		if l.warm {
 			s.cache.put(s.hash(k), keyed(k, val), len(k))
-			warm = s.cache.lost.Load() == lost
+			l.warm = s.cache.lost.Load() == l.lost
+		}
+		if committed {
+			return append(bytes.Clone(k), 0), nil // k's successor
 		}
 	}
-	if err := errors.Join(iter.Error(), iter.Close()); err != nil {
-		return fmt.Errorf("engine: open: read the records: %w", err)
-	}
-	if err := up.finish(); err != nil {
-		return err
-	}
-	if warm {
-		s.cache.setComplete()
-	}
-	return nil
+	return nil, iter.Error()
 }
 
 // upgrade rewrites the records of a scan that are in an older format, in
-// batches: pebble's iterator reads the state it started from, so the
-// rewrites do not disturb the scan.
+// batches.
 type upgrade struct {
-	s     *Store
-	b     *pebble.Batch
-	count int
+	s          *Store
+	batchBytes int
+	b          *pebble.Batch
+	count      int
 }
 
 // upgradeBatchBytes is the size at which an upgrade commits its batch.
 const upgradeBatchBytes = 4 << 20
 
-// record returns rec, stored under k, in the current format, queueing its
-// rewrite if it was not. A record that does not decode is left as it is,
-// for reads to report.
-func (u *upgrade) record(k, rec []byte) ([]byte, error) {
-	if !version.Outdated(rec) {
-		return rec, nil
-	}
-	sib, err := u.s.ids.Decode(rec)
-	if err != nil {
-		return rec, nil
-	}
+// record queues the rewrite of the record stored under k, which holds sib,
+// in the current format, and returns the new bytes and whether the batch
+// they went into was just committed.
+func (u *upgrade) record(k []byte, sib version.Siblings) (rec []byte, committed bool, err error) {
 	rec = sib.AppendBinary(nil)
 	if u.b == nil {
 		u.b = u.s.db.NewBatch()
 	}
 	if err := u.b.Set(k, rec, nil); err != nil {
-		return nil, fmt.Errorf("engine: open: upgrade a record: %w", err)
+		return nil, false, fmt.Errorf("upgrade a record: %w", err)
 	}
 	u.count++
-	if u.b.Len() >= upgradeBatchBytes {
-		if err := u.b.Commit(pebble.NoSync); err != nil {
-			return nil, fmt.Errorf("engine: open: upgrade the records: %w", err)
-		}
-		u.b.Reset()
+	if u.b.Len() < u.batchBytes {
+		return rec, false, nil
 	}
-	return rec, nil
+	if err := u.b.Commit(pebble.NoSync); err != nil {
+		return nil, false, fmt.Errorf("upgrade the records: %w", err)
+	}
+	u.b.Reset()
+	u.s.log.Info("rewriting records in the current format", "records", u.count)
+	return rec, true, nil
 }
 
 // finish commits and syncs what is left of the rewrites.
@@ -280,12 +305,18 @@ func (u *upgrade) finish() error {
 	if u.b == nil {
 		return nil
 	}
-	defer u.b.Close()
 	if err := u.b.Commit(pebble.Sync); err != nil {
 		return fmt.Errorf("engine: open: upgrade the records: %w", err)
 	}
 	u.s.log.Info("records rewritten in the current format", "records", u.count)
 	return nil
+}
+
+func (u *upgrade) close() {
+	if u.b != nil {
+		u.b.Close()
+		u.b = nil
+	}
 }
 
 // Close stops the background goroutines and waits for them and for calls in

@@ -88,9 +88,10 @@ const (
 	hexIDLen      = 2 * packedIDLen
 )
 
-// AppendBinary appends the record encoding of s to b. Decode accepts exactly
-// the bytes AppendBinary makes from a canonical set, so equal sets have equal
-// encodings (and version 1's bytes of it, which Decode also reads).
+// AppendBinary appends the record encoding of s to b, in format 2. Of format
+// 2, Decode accepts exactly the bytes AppendBinary makes from a canonical
+// set, so equal sets have equal encodings; of format 1, exactly the bytes
+// format 1 made of one.
 func (s Siblings) AppendBinary(b []byte) []byte {
 	if n := s.encodedLen(); cap(b)-len(b) < n {
 		b = append(make([]byte, 0, len(b)+n), b...)
@@ -199,14 +200,6 @@ func idLen(id string) int {
 		return 1 + packedIDLen
 	}
 	return uvarintLen(uint64(len(id))+1) + len(id)
-}
-
-func (c Clock) encodedLen() int {
-	n := uvarintLen(uint64(len(c)))
-	for _, e := range c {
-		n += strLen(len(e.Node)) + uvarintLen(e.Counter) + uvarintLen(uint64(e.Stamp))
-	}
-	return n
 }
 
 func uvarintLen(x uint64) int { return (bits.Len64(x|1) + 6) / 7 }

@@ -76,11 +76,16 @@ func TestRecordRoundTrip(t *testing.T) {
 }
 
 // randomSiblings makes a random canonical set: random versions with
-// random clocks over a few nodes, reduced by Merge.
+// random clocks over a few nodes, reduced by Merge. Half the sets name their
+// nodes as clusters do (40 hex digits, which format 2 packs).
 func randomSiblings(rng *rand.Rand) Siblings {
 	var s Siblings
+	hexIDs := rng.IntN(2) == 0
 	for range rng.IntN(6) {
 		v := randomVersion(rng, 4+rng.IntN(MaxClockEntries-3), 300)
+		if hexIDs {
+			v = clusterIDs(v)
+		}
 		if rng.IntN(3) == 0 {
 			v.Value = make([]byte, rng.IntN(200))
 			for i := range v.Value {
@@ -92,6 +97,18 @@ func randomSiblings(rng *rand.Rand) Siblings {
 		s = s.Add(v)
 	}
 	return s
+}
+
+// clusterIDs renames v's one-letter node IDs as 40 hex digits, in the same
+// order.
+func clusterIDs(v Version) Version {
+	id := func(n string) string { return fmt.Sprintf("%x%039d", n[0]-'a', 7) }
+	c := make(Clock, len(v.Clock))
+	for i, e := range v.Clock {
+		c[i] = Entry{Node: id(e.Node), Counter: e.Counter, Stamp: e.Stamp}
+	}
+	v.Clock, v.Writer = c, id(v.Writer)
+	return v
 }
 
 func TestRecordRoundTripRandom(t *testing.T) {
@@ -270,6 +287,7 @@ func bytesAllocated(runs int, f func()) uint64 {
 // is rejected without allocating more than its own size.
 func TestDecodeHostileSizes(t *testing.T) {
 	oneVersion := rawRecord(ver("a=1@1 b=2@2", 5, "a", strings.Repeat("v", 1000)))
+	v1 := []byte{recordFormatV1}
 	tests := []struct {
 		name string
 		b    []byte
@@ -279,11 +297,21 @@ func TestDecodeHostileSizes(t *testing.T) {
 		// A real first version, then nothing (the old decoder allocated
 		// room for the declared count here).
 		{"count as high as the bytes allow, one version present", append(binary.AppendUvarint([]byte{recordFormat}, uint64(len(oneVersion)-2)/minVersionLen), oneVersion[2:]...)},
-		{"clock of 10 declared, two bytes of entries", []byte{recordFormat, 1, MaxClockEntries, 1, 'a', 1, 1, 1, 1, 1}},
-		{"huge clock declared", append([]byte{recordFormat, 1}, binary.AppendUvarint(nil, 1<<60)...)},
-		{"huge node ID length", append([]byte{recordFormat, 1, 1}, binary.AppendUvarint(nil, 1<<62)...)},
-		{"huge writer length", append([]byte{recordFormat, 1, 0, 1}, binary.AppendUvarint(nil, 1<<62)...)},
-		{"huge value length", append([]byte{recordFormat, 1, 0, 1, 0, 0, 0, 1}, binary.AppendUvarint(nil, 1<<62)...)},
+		// Format 2: count, timestamp, clock size, then entries.
+		{"clock of 10 declared, two bytes of entries", []byte{recordFormat, 1, 1, MaxClockEntries, 2, 'a', 1, 0, 1, 1}},
+		{"huge clock declared", append([]byte{recordFormat, 1, 1}, binary.AppendUvarint(nil, 1<<60)...)},
+		{"huge node ID length", append([]byte{recordFormat, 1, 1, 1}, binary.AppendUvarint(nil, 1<<62)...)},
+		{"packed node ID, 5 of its 20 bytes", []byte{recordFormat, 1, 1, 1, 0, 1, 2, 3, 4, 5}},
+		{"huge writer length", append([]byte{recordFormat, 1, 1, 0, 0}, binary.AppendUvarint(nil, 1<<62)...)},
+		{"huge writer index", append([]byte{recordFormat, 1, 1, 0}, binary.AppendUvarint(nil, 1<<62)...)},
+		{"huge value length", append([]byte{recordFormat, 1, 1, 0, 0, 1, 0, 0, 1}, binary.AppendUvarint(nil, 1<<62)...)},
+		// Format 1: count, clock size, entries, timestamp, writer.
+		{"format 1: huge sibling count", binary.AppendUvarint(v1, 1<<62)},
+		{"format 1: clock of 10 declared, two bytes of entries", append(v1, 1, MaxClockEntries, 1, 'a', 1, 1, 1, 1, 1)},
+		{"format 1: huge clock declared", append(append(v1, 1), binary.AppendUvarint(nil, 1<<60)...)},
+		{"format 1: huge node ID length", append(append(v1, 1, 1), binary.AppendUvarint(nil, 1<<62)...)},
+		{"format 1: huge writer length", append(append(v1, 1, 0, 1), binary.AppendUvarint(nil, 1<<62)...)},
+		{"format 1: huge value length", append(append(v1, 1, 0, 1, 0, 0, 0, 1), binary.AppendUvarint(nil, 1<<62)...)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -554,7 +582,7 @@ func TestDecodeRejectsFormat2(t *testing.T) {
 		{"writer entry past the clock", rec([][]byte{entry(literal("a"))}, []byte{2})},
 		{"writer entry of an empty clock", rec(nil, []byte{1})},
 		{"empty clock ID", rec([][]byte{entry(literal(""))}, []byte{1})},
-		{"packed ID cut short", rec([][]byte{entry(packedA[:15])}, nil)},
+		{"packed ID cut short", append([]byte{recordFormat, 1, 9, 1, 0}, packedA[1:16]...)},
 		{"clock ID too long", rec([][]byte{entry(append([]byte{0x82, 0x02}, strings.Repeat("n", maxNodeIDLen+1)...))}, []byte{1})},
 		{"non-minimal ID length", rec([][]byte{entry([]byte{0x82, 0x00, 'a'})}, []byte{1})},
 	} {
