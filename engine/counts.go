@@ -20,35 +20,53 @@ import (
 // those records' slots. The counts are kept under the key's lock wherever a
 // record changes, and rebuilt from every record at Open.
 
-// recordClass is what a record contributes to the key counts.
+// recordClass is what a record contributes to the key counts: one of
+// classAbsent, classPresent and classExpiring, with classMortal set or not.
 type recordClass uint8
 
 const (
 	classAbsent   recordClass = iota // no record, or its last writer is a delete
 	classPresent                     // a value without expiry: visible until written again
 	classExpiring                    // a value with an expiry time: visible until then
+
+	// classMortal flags a record that holds a tombstone or a value with an
+	// expiry time, in any version: one the expiry walk may one day rewrite
+	// or remove. Records of no other kind ever need it (every version of
+	// theirs is live for good), so the walk passes over the slots of a
+	// database that hold none (nextMortal).
+	classMortal recordClass = 1 << 2
 )
 
+// visibility is c without classMortal.
+func (c recordClass) visibility() recordClass { return c &^ classMortal }
+
 // classify returns sib's class: the class of its last writer, which is what
-// Siblings.Visible looks at.
+// Siblings.Visible looks at, and whether any version is mortal.
 func classify(sib version.Siblings) recordClass {
 	if len(sib) == 0 {
 		return classAbsent
 	}
+	var mortal recordClass
+	for i := range sib {
+		if sib[i].Tombstone || sib[i].ExpireAt != 0 {
+			mortal = classMortal
+		}
+	}
 	v, _ := sib.Latest()
 	switch {
 	case v.Tombstone:
-		return classAbsent
+		return classAbsent | mortal
 	case v.ExpireAt != 0:
-		return classExpiring
+		return classExpiring | mortal
 	}
-	return classPresent
+	return classPresent | mortal
 }
 
 // slotTally is one slot's counts.
 type slotTally struct {
 	present  atomic.Int64 // records of class classPresent or classExpiring
 	expiring atomic.Int64 // records of class classExpiring
+	mortal   atomic.Int64 // records with classMortal
 }
 
 type slotTallies [ring.NumSlots]slotTally
@@ -76,12 +94,22 @@ func (k *keyCounts) move(db int, slot uint16, from, to recordClass) {
 	if from == to {
 		return
 	}
+	c := &k.table(db)[slot]
+	if fm, tm := from&classMortal != 0, to&classMortal != 0; fm != tm {
+		if tm {
+			c.mortal.Add(1)
+		} else {
+			c.mortal.Add(-1)
+		}
+	}
+	if from, to = from.visibility(), to.visibility(); from == to {
+		return
+	}
 	// An expiring record is counted in expiring before present and leaves
 	// present first, so that a reader who sees no expiring record (and then
 	// trusts present, reading it second) does not count one that may have
 	// expired; present moves only when the record comes or goes, so that a
 	// reader never sees it counted twice.
-	c := &k.table(db)[slot]
 	if to == classExpiring {
 		c.expiring.Add(1)
 	}
@@ -106,8 +134,25 @@ func (k *keyCounts) resetSlot(slot uint16) {
 		if t := k.dbs[db].Load(); t != nil {
 			t[slot].present.Store(0)
 			t[slot].expiring.Store(0)
+			t[slot].mortal.Store(0)
 		}
 	}
+}
+
+// nextMortal returns the first slot and database, from slot and db on in
+// key order (slot, then database), holding a mortal record, and false if
+// none does. A database past the counted ones (records left by a larger
+// Config.Databases, which no client can reach) counts as holding none.
+func (k *keyCounts) nextMortal(slot uint16, db int) (uint16, int, bool) {
+	for s := int(slot); s < ring.NumSlots; s++ {
+		for d := db; d < len(k.dbs); d++ {
+			if t := k.dbs[d].Load(); t != nil && t[s].mortal.Load() > 0 {
+				return uint16(s), d, true
+			}
+		}
+		db = 0
+	}
+	return 0, 0, false
 }
 
 // SlotKeys returns how many records of db in slot have a value as their last

@@ -13,11 +13,17 @@ import (
 )
 
 // recount computes what SlotKeys must answer for db and slot from the
-// records themselves, and the keys visible at nowMs.
-func recount(t *testing.T, s *Store, db int, slot uint16, nowMs int64) (present, expiring, visible int64) {
+// records themselves, the keys visible at nowMs, and the mortal records.
+func recount(t *testing.T, s *Store, db int, slot uint16, nowMs int64) (present, expiring, visible, mortal int64) {
 	t.Helper()
 	err := s.ScanSlot(db, slot, nil, func(_ []byte, sib version.Siblings) bool {
-		switch classify(sib) {
+		for i := range sib {
+			if sib[i].Tombstone || sib[i].ExpireAt != 0 {
+				mortal++
+				break
+			}
+		}
+		switch classify(sib).visibility() {
 		case classExpiring:
 			expiring++
 			present++
@@ -32,7 +38,15 @@ func recount(t *testing.T, s *Store, db int, slot uint16, nowMs int64) (present,
 	if err != nil {
 		t.Fatalf("ScanSlot(%d, %d): %v", db, slot, err)
 	}
-	return present, expiring, visible
+	return present, expiring, visible, mortal
+}
+
+// mortalCount is the store's count of mortal records of db in slot.
+func mortalCount(s *Store, db int, slot uint16) int64 {
+	if t := s.counts.dbs[db].Load(); t != nil {
+		return t[slot].mortal.Load()
+	}
+	return 0
 }
 
 // slotDigest returns the kept digest of slot and the one its records hash
@@ -77,11 +91,15 @@ func TestKeyCountsFollowRecords(t *testing.T) {
 		now := clk.Now().UnixMilli()
 		for db := range dbs {
 			for slot := range slots {
-				wantP, wantE, vis := recount(t, s, db, slot, now)
+				wantP, wantE, vis, wantM := recount(t, s, db, slot, now)
 				p, e, ok := s.SlotKeys(db, slot)
 				if !ok || p != wantP || e != wantE {
 					t.Fatalf("step %d (%s): SlotKeys(%d, %d) = %d, %d, %v; the records say %d, %d",
 						step, what, db, slot, p, e, ok, wantP, wantE)
+				}
+				if m := mortalCount(s, db, slot); m != wantM {
+					t.Fatalf("step %d (%s): %d mortal records counted in slot %d of db %d; the records say %d",
+						step, what, m, slot, db, wantM)
 				}
 				if got, want := slotDigest(t, s, slot); got != want {
 					t.Fatalf("step %d (%s): slot %d digest %x; its records hash to %x", step, what, slot, got, want)

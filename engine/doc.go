@@ -82,7 +82,11 @@
 // at most ExpireBudget records, continuing where the last cycle stopped, so
 // its pause is bounded whatever the data size. After a whole pass that found
 // nothing to do, the next pass waits, longer each time up to 30 s, until
-// one finds work again (expirePacer). It turns each expired value
+// one finds work again (expirePacer). It reads only the slots of a database
+// that hold a mortal record, one with a TTL or a tombstone in any version
+// (counted with the key counts, counts.go), and seeks past the rest: other
+// records never need it, and reading them, big values and all, was the
+// walk's whole cost on a store with few TTLs. It turns each expired value
 // into a tombstone that keeps the version's clock, timestamp and writer (and
 // drops the value bytes), so that an older copy of the value arriving from a
 // replica is dominated instead of resurrected, and it removes a record once

@@ -136,8 +136,22 @@ func (s *Store) examineForExpiry() (tasks []expireTask, wrapped bool) {
 	if s.expireIdle {
 		budget = max(budget/idleExpireDivisor, 1)
 	}
+	// The walk reads only the slots of a database that hold a mortal
+	// record (counts.go): a record is read whole, value and all, so a walk
+	// of every record kept reading a store's big values, TTL or not. While
+	// the counts cannot be trusted it reads everything.
+	skip := !s.counts.broken.Load()
+	var seen [dataPrefixLen]byte // the slot and db whose records are being read
 	valid := iter.First()
 	for ; valid && examined < budget; valid = iter.Next() {
+		if skip {
+			var seeks int
+			valid, seeks = s.toMortal(iter, &seen)
+			examined += seeks // a seek costs about what a record does
+			if !valid {
+				break // nothing mortal from here to the end of the data
+			}
+		}
 		k := iter.Key()
 		db, key, ok := parseDataKey(k)
 		if !ok {
@@ -185,6 +199,33 @@ func (s *Store) examineForExpiry() (tasks []expireTask, wrapped bool) {
 	}
 	s.stats.expireExamined.Add(uint64(examined))
 	return tasks, wrapped
+}
+
+// toMortal moves iter, at a record, on to the first record from there whose
+// slot and database hold a mortal record (counts.go), seeking past the
+// others, and reports false if there is none. seen is the slot and database
+// prefix last found mortal: records under it are taken as they come.
+func (s *Store) toMortal(iter *pebble.Iterator, seen *[dataPrefixLen]byte) (valid bool, seeks int) {
+	for {
+		k := iter.Key()
+		db, _, ok := parseDataKey(k)
+		if !ok || bytes.Equal(k[:dataPrefixLen], seen[:]) {
+			return true, seeks
+		}
+		slot := dataKeySlot(k)
+		next, nextDB, found := s.counts.nextMortal(slot, db)
+		if !found {
+			return false, seeks
+		}
+		if next == slot && nextDB == db {
+			copy(seen[:], k[:dataPrefixLen])
+			return true, seeks
+		}
+		seeks++
+		if !iter.SeekGE(appendSlotDBPrefix(nil, next, nextDB)) {
+			return false, seeks
+		}
+	}
 }
 
 // Reclaimable reports whether every version of sib has been dead (a delete,

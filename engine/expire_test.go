@@ -232,7 +232,8 @@ func TestExpiryWalksSlowerAfterAnIdlePass(t *testing.T) {
 	const budget, n = 32, 100
 	s := newTestStore(t, clk, withGrace, func(c *Config) { c.ExpireBudget = budget })
 	for i := range n {
-		mustMerge(t, s, 0, fmt.Sprintf("key%d", i), ver("a", 1, t0, "v"))
+		// A TTL, far off: a record the walk reads, with nothing to do.
+		mustMerge(t, s, 0, fmt.Sprintf("key%d", i), expiring("a", 1, t0, time.Hour, "v"))
 	}
 	examined := func() uint64 { return s.Stats().ExpireExamined }
 	// A whole pass at full budget finds nothing to do...
@@ -301,8 +302,9 @@ func TestExpirePacer(t *testing.T) {
 // records; paced, about a dozen passes (wait 1, 2, 4, ... ms).
 func TestIdleExpiryBacksOff(t *testing.T) {
 	s := newTestStore(t, nil, func(c *Config) { c.ExpireInterval = time.Millisecond })
+	// Keys with a TTL, far off: records the walk reads, with nothing to do.
 	for i := range 20 {
-		mustMerge(t, s, 0, fmt.Sprint("k", i), ver("a", uint64(i+1), t0, "v"))
+		mustMerge(t, s, 0, fmt.Sprint("k", i), expiring("a", uint64(i+1), time.Now().UnixMilli(), time.Hour, "v"))
 	}
 	// Let the first passes go by, then count.
 	for deadline := time.Now().Add(10 * time.Second); s.Stats().ExpireExamined < 40; time.Sleep(time.Millisecond) {
@@ -314,5 +316,57 @@ func TestIdleExpiryBacksOff(t *testing.T) {
 	time.Sleep(500 * time.Millisecond)
 	if n := s.Stats().ExpireExamined - before; n > 400 {
 		t.Fatalf("an idle walk examined %d records in 500 ms", n)
+	}
+}
+
+// TestExpiryWalkReadsOnlyMortalSlots checks that the walk passes over the
+// slots and databases that hold no record with a TTL or a tombstone, and
+// still finds every record that needs it.
+func TestExpiryWalkReadsOnlyMortalSlots(t *testing.T) {
+	clk := newFakeClock(t0)
+	s := newTestStore(t, clk, withGrace, func(c *Config) { c.ExpireBudget = 100 })
+	for i := range 3000 {
+		mustMerge(t, s, i%3, fmt.Sprint("plain", i), ver("a", 1, t0, "v"))
+	}
+	mortal := 0
+	for i := range 4 {
+		mustMerge(t, s, i%3, fmt.Sprint("ttl", i), expiring("a", 1, t0, time.Second, "v"))
+		mortal++
+	}
+	del := ver("a", 1, t0, "")
+	del.Tombstone, del.Value = true, nil
+	mustMerge(t, s, 1, "deleted", del)
+	mortal++
+
+	pass := func() (examined uint64) {
+		t.Helper()
+		before := s.Stats().ExpireExamined
+		for cycles := 0; ; cycles++ {
+			if cycles > 1000 {
+				t.Fatal("no pass ended in 1000 cycles")
+			}
+			if ended, _ := s.expireCycle(); ended {
+				return s.Stats().ExpireExamined - before
+			}
+		}
+	}
+	// Each mortal record costs a seek to its slot and db and its own read,
+	// plus the few plain records that share them.
+	if n := pass(); n > uint64(4*mortal) {
+		t.Fatalf("a pass over %d records, %d of them mortal, examined %d", 3000+mortal, mortal, n)
+	}
+	clk.Advance(2 * time.Second)
+	pass()
+	if st := s.Stats(); st.ExpiredPurged != 4 {
+		t.Fatalf("ExpiredPurged = %d after the TTLs ran out, want 4", st.ExpiredPurged)
+	}
+	clk.Advance(grace + time.Second)
+	pass()
+	if st := s.Stats(); st.TombstonesPurged != 5 {
+		t.Fatalf("TombstonesPurged = %d past the grace period, want 5", st.TombstonesPurged)
+	}
+	// With nothing mortal left, a pass reads nothing.
+	if n := pass(); n != 0 {
+		t.Fatalf("a pass with no mortal record examined %d", n)
 	}
 }

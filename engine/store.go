@@ -242,7 +242,8 @@ func (l *recordLoad) scan(from []byte) (next []byte, err error) {
 			continue // not a record this store wrote: nothing to count or cache
 		}
 		// A record that does not decode counts as no key, as reads see it,
-		// and stays as it is.
+		// and stays as it is; it counts as mortal, so that the expiry walk
+		// comes to it and reports it.
 		sib, decodeErr := s.ids.Decode(val)
 		committed := false
 		if decodeErr == nil && version.Outdated(val) {
@@ -251,8 +252,12 @@ func (l *recordLoad) scan(from []byte) (next []byte, err error) {
 			}
 		}
 		s.digests.replace(k, nil, val)
-		if decodeErr == nil && db < len(s.counts.dbs) {
-			s.counts.move(db, dataKeySlot(k), classAbsent, classify(sib))
+		if db < len(s.counts.dbs) {
+			class := classAbsent | classMortal // corrupt: for the expiry walk to report
+			if decodeErr == nil {
+				class = classify(sib)
+			}
+			s.counts.move(db, dataKeySlot(k), classAbsent, class)
 		}
 		if l.warm {
 			s.cache.put(s.hash(k), keyed(k, val), len(k))
