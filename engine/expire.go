@@ -121,12 +121,12 @@ func (s *Store) examineForExpiry() (tasks []expireTask, wrapped bool) {
 	nowMs := s.cfg.Now().UnixMilli()
 	graceMs := s.cfg.TombstoneGrace.Milliseconds()
 
-	lower := []byte{nsData}
+	from := []byte{nsData}
 	if s.expireCursor != nil {
-		// A fresh slice: the cursor is rewritten while iter still uses lower.
-		lower = append(bytes.Clone(s.expireCursor), 0)
+		// A fresh slice: the cursor is rewritten while iter still uses it.
+		from = append(bytes.Clone(s.expireCursor), 0)
 	}
-	iter, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: []byte{nsData + 1}})
+	iter, err := s.db.NewIter(&pebble.IterOptions{LowerBound: from, UpperBound: []byte{nsData + 1}})
 	if err != nil {
 		s.log.Error("expiry cycle: new iterator", "err", err)
 		return nil, false
@@ -137,58 +137,52 @@ func (s *Store) examineForExpiry() (tasks []expireTask, wrapped bool) {
 		budget = max(budget/idleExpireDivisor, 1)
 	}
 	// The walk reads only the slots of a database that hold a mortal
-	// record (counts.go): a record is read whole, value and all, so a walk
-	// of every record kept reading a store's big values, TTL or not. While
-	// the counts cannot be trusted it reads everything.
+	// record (counts.go), each through bounds of its own: a record is read
+	// whole, value and all, and so is any record an iterator so much as
+	// steps onto, so a walk of every record kept reading a store's big
+	// values, TTL or not. While the counts cannot be trusted it reads
+	// everything.
 	skip := !s.counts.broken.Load()
-	var seen [dataPrefixLen]byte // the slot and db whose records are being read
-	valid := iter.First()
-	for ; valid && examined < budget; valid = iter.Next() {
-		if skip {
-			var seeks int
-			valid, seeks = s.toMortal(iter, &seen)
-			examined += seeks // a seek costs about what a record does
-			if !valid {
-				break // nothing mortal from here to the end of the data
-			}
-		}
-		k := iter.Key()
-		db, key, ok := parseDataKey(k)
+	done := false // the walk reached the end of the data
+	for examined < budget {
+		lo, hi, ok := s.nextExpiryRange(from, skip)
 		if !ok {
-			continue
-		}
-		examined++
-		s.expireCursor = append(s.expireCursor[:0], k...)
-		raw, err := iter.ValueAndErr()
-		if err != nil {
+			done = true
 			break
 		}
-		sib, err := s.ids.Decode(raw) // aliases raw only during this step
-		if err != nil {
-			// Warn once; every later pass would repeat it.
-			level := slog.LevelDebug
-			if s.stats.corruptRecords.Add(1) == 1 {
-				level = slog.LevelWarn
+		// The budget counts records, not seeks: the tally lists only slots
+		// and databases that hold records, so a seek is followed by one.
+		iter.SetBounds(lo, hi)
+		valid := iter.First()
+		for ; valid && examined < budget; valid = iter.Next() {
+			k := iter.Key()
+			db, key, ok := parseDataKey(k)
+			if !ok {
+				continue
 			}
-			s.log.Log(context.Background(), level, "expiry: corrupt record left in place", "db", db, "key", key, "err", err)
-			continue
+			examined++
+			s.expireCursor = append(s.expireCursor[:0], k...)
+			raw, err := iter.ValueAndErr()
+			if err != nil {
+				break
+			}
+			if t, ok := s.examineRecord(db, key, k, raw, nowMs, graceMs); ok {
+				tasks = append(tasks, t)
+			}
 		}
-		next, remove, drops := planExpiry(sib, nowMs, graceMs)
-		if next == nil && !remove {
-			continue
+		if err := iter.Error(); err != nil || valid {
+			break // the budget ran out in this range, or the iterator failed
 		}
-		t := expireTask{db: db, key: bytes.Clone(k), raw: bytes.Clone(raw), drops: drops, from: classify(sib)}
-		if !remove {
-			t.next = next.AppendBinary(nil)
-			t.to = classify(next)
+		if from = hi; hi == nil || !skip {
+			done = true
+			break
 		}
-		tasks = append(tasks, t)
 	}
 	s.expireFound += len(tasks)
 	if len(tasks) > 0 {
 		s.expireIdle = false
 	}
-	if !valid && iter.Error() == nil {
+	if done && iter.Error() == nil {
 		wrapped = true
 		s.expireCursor = nil // reached the end: wrap around
 		s.expireIdle = s.expireFound == 0
@@ -201,31 +195,56 @@ func (s *Store) examineForExpiry() (tasks []expireTask, wrapped bool) {
 	return tasks, wrapped
 }
 
-// toMortal moves iter, at a record, on to the first record from there whose
-// slot and database hold a mortal record (counts.go), seeking past the
-// others, and reports false if there is none. seen is the slot and database
-// prefix last found mortal: records under it are taken as they come.
-func (s *Store) toMortal(iter *pebble.Iterator, seen *[dataPrefixLen]byte) (valid bool, seeks int) {
-	for {
-		k := iter.Key()
-		db, _, ok := parseDataKey(k)
-		if !ok || bytes.Equal(k[:dataPrefixLen], seen[:]) {
-			return true, seeks
-		}
-		slot := dataKeySlot(k)
-		next, nextDB, found := s.counts.nextMortal(slot, db)
-		if !found {
-			return false, seeks
-		}
-		if next == slot && nextDB == db {
-			copy(seen[:], k[:dataPrefixLen])
-			return true, seeks
-		}
-		seeks++
-		if !iter.SeekGE(appendSlotDBPrefix(nil, next, nextDB)) {
-			return false, seeks
-		}
+// nextExpiryRange returns the next key range the walk reads, from the key
+// from on: the rest of the slot and database that from is in, or the next
+// ones, that hold a mortal record, or (not skip) the rest of the data.
+func (s *Store) nextExpiryRange(from []byte, skip bool) (lo, hi []byte, ok bool) {
+	if !skip {
+		return from, []byte{nsData + 1}, true
 	}
+	var slot uint16
+	db := 0
+	if len(from) >= 3 {
+		slot = dataKeySlot(from)
+	}
+	if len(from) >= dataPrefixLen {
+		db = int(from[3])
+	}
+	next, nextDB, found := s.counts.nextMortal(slot, db)
+	if !found {
+		return nil, nil, false
+	}
+	prefix := appendSlotDBPrefix(nil, next, nextDB)
+	lo = prefix
+	if bytes.Compare(from, prefix) > 0 {
+		lo = from // within the prefix: go on after the cursor
+	}
+	return lo, keySuccessor(prefix), true
+}
+
+// examineRecord decides what the walk does with the record raw of db and
+// key, stored under k: a task, or nothing (false).
+func (s *Store) examineRecord(db int, key, k, raw []byte, nowMs, graceMs int64) (expireTask, bool) {
+	sib, err := s.ids.Decode(raw) // aliases raw only during this step
+	if err != nil {
+		// Warn once; every later pass would repeat it.
+		level := slog.LevelDebug
+		if s.stats.corruptRecords.Add(1) == 1 {
+			level = slog.LevelWarn
+		}
+		s.log.Log(context.Background(), level, "expiry: corrupt record left in place", "db", db, "key", key, "err", err)
+		return expireTask{}, false
+	}
+	next, remove, drops := planExpiry(sib, nowMs, graceMs)
+	if next == nil && !remove {
+		return expireTask{}, false
+	}
+	t := expireTask{db: db, key: bytes.Clone(k), raw: bytes.Clone(raw), drops: drops, from: classify(sib)}
+	if !remove {
+		t.next = next.AppendBinary(nil)
+		t.to = classify(next)
+	}
+	return t, true
 }
 
 // Reclaimable reports whether every version of sib has been dead (a delete,
