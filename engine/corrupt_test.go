@@ -67,8 +67,9 @@ func TestCorruptRecordIsAnError(t *testing.T) {
 			check("Merge", err)
 			check("ScanSlot", s.ScanSlot(3, ring.Slot(key), nil, func([]byte, version.Siblings) bool { return true }))
 
-			// Merge left the bytes as they were; expiry skips and counts them
-			// (the walk reads what Open found corrupt).
+			// Merge left the bytes as they were; expiry skips and counts them.
+			// The walk reads only what the counts list, and a record that
+			// went bad on disk is listed when Open finds it: reopen first.
 			s = reopen(t, s)
 			s.expireCycle()
 			if st := s.Stats(); st.CorruptRecords != 1 || st.RecordsWritten != 0 {

@@ -91,7 +91,10 @@ func (k *keyCounts) table(db int) *slotTallies {
 
 // move records that a record of db in slot went from class from to class to.
 func (k *keyCounts) move(db int, slot uint16, from, to recordClass) {
-	if from == to {
+	if from == to || db >= len(k.dbs) {
+		// A database past Config.Databases holds records a larger setting
+		// left, which no client reaches: only the expiry walk of a store
+		// whose counts are broken visits them, and nothing counts them.
 		return
 	}
 	c := &k.table(db)[slot]
@@ -144,10 +147,21 @@ func (k *keyCounts) resetSlot(slot uint16) {
 // none does. A database past the counted ones (records left by a larger
 // Config.Databases, which no client can reach) counts as holding none.
 func (k *keyCounts) nextMortal(slot uint16, db int) (uint16, int, bool) {
+	// The tables of the databases that have any, looked up once.
+	type table struct {
+		db int
+		t  *slotTallies
+	}
+	var tables []table
+	for d := range k.dbs {
+		if t := k.dbs[d].Load(); t != nil {
+			tables = append(tables, table{d, t})
+		}
+	}
 	for s := int(slot); s < ring.NumSlots; s++ {
-		for d := db; d < len(k.dbs); d++ {
-			if t := k.dbs[d].Load(); t != nil && t[s].mortal.Load() > 0 {
-				return uint16(s), d, true
+		for _, t := range tables {
+			if t.db >= db && t.t[s].mortal.Load() > 0 {
+				return uint16(s), t.db, true
 			}
 		}
 		db = 0

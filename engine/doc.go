@@ -84,9 +84,10 @@
 // nothing to do, the next pass waits, longer each time up to 30 s, until
 // one finds work again (expirePacer). It reads only the slots of a database
 // that hold a mortal record, one with a TTL or a tombstone in any version
-// (counted with the key counts, counts.go), and seeks past the rest: other
-// records never need it, and reading them, big values and all, was the
-// walk's whole cost on a store with few TTLs. It turns each expired value
+// (counted with the key counts, counts.go), each through iterator bounds of
+// its own, and passes over the rest: other records never need it, and
+// reading them, big values and all, was the walk's whole cost on a store
+// with few TTLs. It turns each expired value
 // into a tombstone that keeps the version's clock, timestamp and writer (and
 // drops the value bytes), so that an older copy of the value arriving from a
 // replica is dominated instead of resurrected, and it removes a record once

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
+
+	"github.com/ringstore/ringstore/ring"
 	"github.com/ringstore/ringstore/version"
 )
 
@@ -137,24 +139,25 @@ func (s *Store) examineForExpiry() (tasks []expireTask, wrapped bool) {
 		budget = max(budget/idleExpireDivisor, 1)
 	}
 	// The walk reads only the slots of a database that hold a mortal
-	// record (counts.go), each through bounds of its own: a record is read
-	// whole, value and all, and so is any record an iterator so much as
-	// steps onto, so a walk of every record kept reading a store's big
-	// values, TTL or not. While the counts cannot be trusted it reads
+	// record (counts.go), each through iterator bounds of its own: a record
+	// is read whole, value and all, so a walk of every record kept reading
+	// a store's big values, TTL or not. (Bounds keep the iterator off the
+	// records outside them; pebble may still load the data block that
+	// follows a range's last record, so a big value right after a mortal
+	// range is still read.) While the counts cannot be trusted it reads
 	// everything.
 	skip := !s.counts.broken.Load()
 	done := false // the walk reached the end of the data
 	for examined < budget {
-		lo, hi, ok := s.nextExpiryRange(from, skip)
+		r, ok := s.nextExpiryRange(from, skip)
 		if !ok {
 			done = true
 			break
 		}
-		// The budget counts records, not seeks: the tally lists only slots
-		// and databases that hold records, so a seek is followed by one.
-		iter.SetBounds(lo, hi)
-		valid := iter.First()
-		for ; valid && examined < budget; valid = iter.Next() {
+		iter.SetBounds(r.lo, r.hi)
+		left := false // the budget ran out inside the range
+		before := examined
+		for valid := iter.First(); valid; valid = iter.Next() {
 			k := iter.Key()
 			db, key, ok := parseDataKey(k)
 			if !ok {
@@ -164,16 +167,31 @@ func (s *Store) examineForExpiry() (tasks []expireTask, wrapped bool) {
 			s.expireCursor = append(s.expireCursor[:0], k...)
 			raw, err := iter.ValueAndErr()
 			if err != nil {
+				left = true // try again next cycle
 				break
 			}
 			if t, ok := s.examineRecord(db, key, k, raw, nowMs, graceMs); ok {
 				tasks = append(tasks, t)
 			}
+			if examined >= budget {
+				// Stop before Next, which would read (and load) one
+				// record more.
+				left = true
+				break
+			}
 		}
-		if err := iter.Error(); err != nil || valid {
-			break // the budget ran out in this range, or the iterator failed
+		if left || iter.Error() != nil {
+			break
 		}
-		if from = hi; hi == nil || !skip {
+		if examined == before && !r.resumed {
+			// A range whose records have gone since they were counted
+			// costs a unit of the budget too, so that a cycle stays
+			// bounded whatever the counts say. (The rest of the range the
+			// last cycle stopped in is often empty: it ended on the
+			// range's last record.)
+			examined++
+		}
+		if from = r.after; from == nil {
 			done = true
 			break
 		}
@@ -195,31 +213,49 @@ func (s *Store) examineForExpiry() (tasks []expireTask, wrapped bool) {
 	return tasks, wrapped
 }
 
-// nextExpiryRange returns the next key range the walk reads, from the key
-// from on: the rest of the slot and database that from is in, or the next
-// ones, that hold a mortal record, or (not skip) the rest of the data.
-func (s *Store) nextExpiryRange(from []byte, skip bool) (lo, hi []byte, ok bool) {
+// expiryRange is a key range the expiry walk reads: [lo, hi), and where
+// the walk goes on from after it (nil: the end of the data).
+type expiryRange struct {
+	lo, hi, after []byte
+	resumed       bool // lo is inside the range: the walk stopped there
+}
+
+// nextExpiryRange returns the next range the walk reads, from the key from
+// on: the rest of the slot and database that from is in, or the next ones,
+// that hold a mortal record; or, when not skip, the rest of the data.
+func (s *Store) nextExpiryRange(from []byte, skip bool) (expiryRange, bool) {
+	end := []byte{nsData + 1}
 	if !skip {
-		return from, []byte{nsData + 1}, true
+		return expiryRange{lo: from, hi: end}, true
 	}
-	var slot uint16
-	db := 0
-	if len(from) >= 3 {
-		slot = dataKeySlot(from)
+	// from's slot and db, from a key or a prefix of one: as if padded with
+	// zeros, the first slot and db at or after it.
+	var p [dataPrefixLen]byte
+	copy(p[:], from)
+	slot, db := int(p[1])<<8|int(p[2]), int(p[3])
+	if p[0] != nsData || slot >= ring.NumSlots {
+		return expiryRange{}, false
 	}
-	if len(from) >= dataPrefixLen {
-		db = int(from[3])
-	}
-	next, nextDB, found := s.counts.nextMortal(slot, db)
+	next, nextDB, found := s.counts.nextMortal(uint16(slot), db)
 	if !found {
-		return nil, nil, false
+		return expiryRange{}, false
 	}
-	prefix := appendSlotDBPrefix(nil, next, nextDB)
-	lo = prefix
-	if bytes.Compare(from, prefix) > 0 {
-		lo = from // within the prefix: go on after the cursor
+	r := expiryRange{lo: appendSlotDBPrefix(nil, next, nextDB)}
+	switch {
+	case nextDB+1 < MaxDatabases:
+		r.hi = appendSlotDBPrefix(nil, next, nextDB+1)
+	case int(next)+1 < ring.NumSlots:
+		r.hi = appendSlotDBPrefix(nil, next+1, 0)
+	default:
+		r.hi = end
 	}
-	return lo, keySuccessor(prefix), true
+	if r.hi[0] != nsData+1 {
+		r.after = r.hi
+	}
+	if bytes.Compare(from, r.lo) > 0 {
+		r.lo, r.resumed = from, true // go on after the cursor
+	}
+	return r, true
 }
 
 // examineRecord decides what the walk does with the record raw of db and

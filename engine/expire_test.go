@@ -350,8 +350,8 @@ func TestExpiryWalkReadsOnlyMortalSlots(t *testing.T) {
 			}
 		}
 	}
-	// Each mortal record costs a seek to its slot and db and its own read,
-	// plus the few plain records that share them.
+	// A pass reads the mortal records and the few plain ones that share a
+	// slot and db with them.
 	if n := pass(); n > uint64(4*mortal) {
 		t.Fatalf("a pass over %d records, %d of them mortal, examined %d", 3000+mortal, mortal, n)
 	}
@@ -368,5 +368,107 @@ func TestExpiryWalkReadsOnlyMortalSlots(t *testing.T) {
 	// With nothing mortal left, a pass reads nothing.
 	if n := pass(); n != 0 {
 		t.Fatalf("a pass with no mortal record examined %d", n)
+	}
+}
+
+// TestExpiryPassReadsEachMortalRangeOnce checks the walk's cursor across
+// cycles of every small budget: a pass reads every record of each slot and
+// database holding a mortal record exactly once, whatever record or range
+// boundary a cycle stops at, including the last database (255) of a slot
+// and the last slot.
+func TestExpiryPassReadsEachMortalRangeOnce(t *testing.T) {
+	slots := []uint16{0, 1, 255, 256, 511, 9000, 16383}
+	dbs := []int{0, 1, 254, 255}
+	type place struct {
+		db   int
+		slot uint16
+	}
+	keys := map[place][]string{}
+	for i, slot := range slots {
+		for j, db := range dbs {
+			for n := range (i+j)%3 + 1 {
+				keys[place{db, slot}] = append(keys[place{db, slot}], prefixedKeyInSlot(fmt.Sprint("k", db, "_", n, "_"), slot))
+			}
+		}
+	}
+	for budget := 1; budget <= 7; budget++ {
+		clk := newFakeClock(t0)
+		s := newTestStore(t, clk, withGrace, func(c *Config) { c.ExpireBudget = budget; c.Databases = 256 })
+		want := 0
+		i := 0
+		for p, ks := range keys {
+			mortal := i%2 == 0
+			i++
+			for _, k := range ks {
+				v := ver("a", 1, t0, "v")
+				if mortal {
+					v.ExpireAt = t0 + time.Hour.Milliseconds()
+				}
+				mustMerge(t, s, p.db, k, v)
+			}
+			if mortal {
+				want += len(ks)
+			}
+		}
+		for pass := range 3 {
+			before := s.Stats().ExpireExamined
+			for cycles := 0; ; cycles++ {
+				if cycles > 1000 {
+					t.Fatalf("budget %d: no pass ended in 1000 cycles", budget)
+				}
+				if ended, _ := s.expireCycle(); ended {
+					break
+				}
+			}
+			if got := int(s.Stats().ExpireExamined - before); got != want {
+				t.Errorf("budget %d, pass %d: examined %d records, want the %d mortal ranges hold", budget, pass, got, want)
+			}
+		}
+	}
+}
+
+// TestExpiryWalkPastTheLastDatabase checks a walk over a mortal record in
+// database 255 of slots whose low byte is 0xff, where the range's end has
+// the shortest key (the walk once read it as slot 0 and went round for
+// good), and that it goes on to purge a later slot's expired value.
+func TestExpiryWalkPastTheLastDatabase(t *testing.T) {
+	clk := newFakeClock(t0)
+	s := newTestStore(t, clk, withGrace, func(c *Config) { c.Databases = 256; c.ExpireBudget = 3 })
+	for _, slot := range []uint16{0x00ff, 0x3fff} {
+		mustMerge(t, s, 255, prefixedKeyInSlot("last", slot), expiring("a", 1, t0, time.Hour, "v"))
+	}
+	mustMerge(t, s, 0, prefixedKeyInSlot("early", 5), expiring("a", 1, t0, time.Hour, "v"))
+	mustMerge(t, s, 0, prefixedKeyInSlot("late", 9000), expiring("a", 1, t0, time.Second, "v"))
+	clk.Advance(2 * time.Second)
+	passes := 0
+	for range 20 {
+		if ended, _ := s.expireCycle(); ended {
+			passes++
+		}
+	}
+	if passes < 3 || s.Stats().ExpiredPurged != 1 {
+		t.Fatalf("20 cycles of 3 over 4 mortal records: %d passes ended, %d expired values purged; want several and 1", passes, s.Stats().ExpiredPurged)
+	}
+}
+
+// TestBrokenCountsWalkReachesEveryDatabase checks the walk of a store whose
+// counts cannot be trusted: it reads every record, those of databases past
+// Config.Databases included (left by a larger setting), and purges them
+// without touching counts they have none of.
+func TestBrokenCountsWalkReachesEveryDatabase(t *testing.T) {
+	clk := newFakeClock(t0)
+	s := newTestStore(t, clk, withGrace, func(c *Config) { c.Databases = 32 })
+	mustMerge(t, s, 20, "k", expiring("a", 1, t0, time.Second, "v"))
+	s.cfg.Databases = 16
+	s = reopen(t, s)
+	clk.Advance(2 * time.Second)
+	s.expireCycle()
+	if n := s.Stats().ExpiredPurged; n != 0 {
+		t.Fatalf("the walk purged %d records of a database past Config.Databases with trusted counts", n)
+	}
+	s.counts.broken.Store(true)
+	s.expireCycle()
+	if n := s.Stats().ExpiredPurged; n != 1 {
+		t.Fatalf("a walk with broken counts purged %d records, want 1", n)
 	}
 }

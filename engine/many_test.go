@@ -111,6 +111,9 @@ func TestUpdateManyMatchesUpdates(t *testing.T) {
 				if pa != pb || ea != eb || !oka || !okb {
 					t.Fatalf("step %d: SlotKeys(%d, %d): UpdateMany %d,%d,%v; Updates %d,%d,%v", step, d, slot, pa, ea, oka, pb, eb, okb)
 				}
+				if ma, mb := mortalCount(many, d, slot), mortalCount(one, d, slot); ma != mb {
+					t.Fatalf("step %d: db %d slot %d: UpdateMany counts %d mortal records, Updates %d", step, d, slot, ma, mb)
+				}
 			}
 		}
 		for slot := range slots {

@@ -144,9 +144,12 @@ func TestScanSlotLastDB(t *testing.T) {
 }
 
 // keyInSlot returns a key whose slot is slot.
-func keyInSlot(slot uint16) string {
+func keyInSlot(slot uint16) string { return prefixedKeyInSlot("k", slot) }
+
+// prefixedKeyInSlot returns a key starting with prefix whose slot is slot.
+func prefixedKeyInSlot(prefix string, slot uint16) string {
 	for i := 0; ; i++ {
-		if k := fmt.Sprintf("k%d", i); ring.Slot([]byte(k)) == slot {
+		if k := fmt.Sprint(prefix, i); ring.Slot([]byte(k)) == slot {
 			return k
 		}
 	}
