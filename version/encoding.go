@@ -112,16 +112,22 @@ func (s Siblings) AppendBinary(b []byte) []byte {
 		} else {
 			b = appendID(append(b, 0), v.Writer)
 		}
-		b = binary.AppendVarint(b, v.ExpireAt)
-		var flags byte
-		if v.Tombstone {
-			flags |= 1
-		}
-		b = append(b, flags, byte(v.Kind))
-		b = binary.AppendUvarint(b, uint64(len(v.Value)))
-		b = append(b, v.Value...)
+		b = v.appendTail(b)
 	}
 	return b
+}
+
+// appendTail appends what follows the writer in both formats: the expiry,
+// flags, kind and value.
+func (v *Version) appendTail(b []byte) []byte {
+	b = binary.AppendVarint(b, v.ExpireAt)
+	var flags byte
+	if v.Tombstone {
+		flags |= 1
+	}
+	b = append(b, flags, byte(v.Kind))
+	b = binary.AppendUvarint(b, uint64(len(v.Value)))
+	return append(b, v.Value...)
 }
 
 // encodedLen is the length of s.AppendBinary(nil), so that AppendBinary
@@ -259,10 +265,10 @@ func decodeRecord(b []byte, ids *Decoder) (Siblings, error) {
 		var k int
 		if format == recordFormat {
 			v.Timestamp = HLC(d.uvarint())
-			k = d.packedClock(&entries, v.Timestamp)
+			k = d.clock(&entries, format, v.Timestamp)
 			v.Writer = d.writer(entries[:k])
 		} else {
-			k = d.clock(&entries)
+			k = d.clock(&entries, format, 0)
 			v.Timestamp = HLC(d.uvarint())
 			v.Writer = d.str(maxNodeIDLen)
 		}
@@ -467,37 +473,11 @@ func (d *reader) remember(s string) {
 }
 
 // clock decodes a clock of at most MaxClockEntries entries into c and
-// returns its length. Only a clock that is well formed (sorted, unique,
-// non-empty node IDs, counters above zero) costs allocations, for node IDs
-// not seen before.
-func (d *reader) clock(c *[MaxClockEntries]Entry) int {
-	n := d.uvarint()
-	if d.err == nil && (n > MaxClockEntries || n > uint64(len(d.b)/minEntryLen)) {
-		d.fail(errClockSize)
-	}
-	if d.err != nil || n == 0 {
-		return 0
-	}
-	var nodes [MaxClockEntries][]byte
-	for i := range n {
-		nodes[i] = d.bytes(maxNodeIDLen)
-		c[i].Counter = d.uvarint()
-		c[i].Stamp = HLC(d.uvarint())
-		if d.err != nil {
-			return 0
-		}
-		if len(nodes[i]) == 0 || c[i].Counter == 0 || (i > 0 && bytes.Compare(nodes[i-1], nodes[i]) >= 0) {
-			d.fail(errClock)
-			return 0
-		}
-	}
-	d.nameAll(c, &nodes, int(n))
-	return int(n)
-}
-
-// packedClock decodes a version 2 clock, whose stamps are differences from
-// ts, into c as clock does.
-func (d *reader) packedClock(c *[MaxClockEntries]Entry, ts HLC) int {
+// returns its length: in format 1's layout, or in format 2's, whose IDs may
+// be packed and whose stamps are differences from ts. Only a clock that is
+// well formed (sorted, unique, non-empty node IDs, counters above zero)
+// costs allocations, for node IDs not seen before.
+func (d *reader) clock(c *[MaxClockEntries]Entry, format byte, ts HLC) int {
 	n := d.uvarint()
 	if d.err == nil && (n > MaxClockEntries || n > uint64(len(d.b)/minEntryLen)) {
 		d.fail(errClockSize)
@@ -508,9 +488,15 @@ func (d *reader) packedClock(c *[MaxClockEntries]Entry, ts HLC) int {
 	var nodes [MaxClockEntries][]byte
 	var text [MaxClockEntries][hexIDLen]byte
 	for i := range n {
-		nodes[i] = d.id(&text[i])
-		c[i].Counter = d.uvarint()
-		c[i].Stamp = ts - HLC(d.varint())
+		if format == recordFormat {
+			nodes[i] = d.id(&text[i])
+			c[i].Counter = d.uvarint()
+			c[i].Stamp = ts - HLC(d.varint())
+		} else {
+			nodes[i] = d.bytes(maxNodeIDLen)
+			c[i].Counter = d.uvarint()
+			c[i].Stamp = HLC(d.uvarint())
+		}
 		if d.err != nil {
 			return 0
 		}
@@ -632,7 +618,7 @@ func (d *reader) anyClock(limit int) Clock {
 	}
 	d.b = save
 	var c [MaxClockEntries]Entry
-	k := d.clock(&c)
+	k := d.clock(&c, contextFormat, 0)
 	if d.err != nil {
 		return nil
 	}

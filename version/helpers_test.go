@@ -135,14 +135,7 @@ func appendV1(s Siblings) []byte {
 		b = v.Clock.appendBinary(b)
 		b = binary.AppendUvarint(b, uint64(v.Timestamp))
 		b = appendStr(b, v.Writer)
-		b = binary.AppendVarint(b, v.ExpireAt)
-		var flags byte
-		if v.Tombstone {
-			flags |= 1
-		}
-		b = append(b, flags, byte(v.Kind))
-		b = binary.AppendUvarint(b, uint64(len(v.Value)))
-		b = append(b, v.Value...)
+		b = v.appendTail(b)
 	}
 	return b
 }
