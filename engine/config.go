@@ -94,7 +94,8 @@ type Config struct {
 	// expirePacer). Default 100ms.
 	ExpireInterval time.Duration
 	// ExpireBudget is the most records one expiry cycle examines, which bounds
-	// the work (and pause) of a cycle. Default 2000.
+	// the work (and pause) of a cycle; a range of keys the walk finds empty
+	// costs as much as a record. Default 2000.
 	ExpireBudget int
 	// TombstoneGrace is how long a tombstone is kept before it is purged.
 	// Default 1h.

@@ -41,8 +41,9 @@ const maxIdlePassWait = 30 * time.Second
 
 // expirePacer spaces out expiry passes that find nothing to do. Expired
 // values are invisible to reads at once, so the walk only reclaims space;
-// yet a pass reads every record, and a record's block is read whole: one
-// 200 MB value kept an idle node at a full core, decompressing it every
+// yet a pass reads every record of the slots it visits (those holding a
+// record with a TTL or a tombstone), and a record's block is read whole:
+// one 200 MB value kept an idle node at a full core, decompressing it every
 // cycle (also after a DEL, until compaction drops the shadowed value).
 // After a pass that found nothing, the next one waits twice as long as the
 // last wait (from one cycle up to maxIdlePassWait); the first pass that
@@ -84,7 +85,8 @@ type expireTask struct {
 
 // expireCycle examines up to ExpireBudget records, continuing from where the
 // previous cycle stopped and wrapping around at the end of the data, so that
-// successive cycles walk every slot in turn. In each record it turns expired
+// successive cycles walk, in turn, every slot of a database that holds a
+// mortal record (every slot while the counts are broken). In each record it turns expired
 // values into tombstones that keep their clocks (a replica's copy of the
 // value, same clock, then loses to the tombstone and older ones are
 // dominated, so nothing is resurrected) and removes records all
@@ -107,9 +109,9 @@ func (s *Store) expireCycle() (passEnded, idle bool) {
 
 // idleExpireDivisor slows the walk after a whole pass that found nothing to
 // do. Expired values are invisible to reads at once, so the walk only
-// reclaims space, and a store without TTLs (or without any expired yet)
-// would otherwise decode ExpireBudget records every cycle forever: ~4% of a
-// node's CPU in profiles under load. Like Redis's active expiry, the effort
+// reclaims space, and a store with TTLs none of which has expired would
+// otherwise decode ExpireBudget records every cycle: ~4% of a node's CPU in
+// profiles under load, when the walk read every record. Like Redis's active expiry, the effort
 // follows what is found: the first cycle that finds work walks at full
 // speed again.
 const idleExpireDivisor = 16
@@ -125,15 +127,16 @@ func (s *Store) examineForExpiry() (tasks []expireTask, wrapped bool) {
 
 	from := []byte{nsData}
 	if s.expireCursor != nil {
-		// A fresh slice: the cursor is rewritten while iter still uses it.
-		from = append(bytes.Clone(s.expireCursor), 0)
+		from = bytes.Clone(s.expireCursor)
 	}
 	iter, err := s.db.NewIter(&pebble.IterOptions{LowerBound: from, UpperBound: []byte{nsData + 1}})
 	if err != nil {
 		s.log.Error("expiry cycle: new iterator", "err", err)
 		return nil, false
 	}
-	examined := 0
+	// examined counts the records read; spent, the budget used: records,
+	// and ranges found empty.
+	examined, spent := 0, 0
 	budget := s.cfg.ExpireBudget
 	if s.expireIdle {
 		budget = max(budget/idleExpireDivisor, 1)
@@ -148,7 +151,7 @@ func (s *Store) examineForExpiry() (tasks []expireTask, wrapped bool) {
 	// everything.
 	skip := !s.counts.broken.Load()
 	done := false // the walk reached the end of the data
-	for examined < budget {
+	for spent < budget {
 		r, ok := s.nextExpiryRange(from, skip)
 		if !ok {
 			done = true
@@ -164,16 +167,20 @@ func (s *Store) examineForExpiry() (tasks []expireTask, wrapped bool) {
 				continue
 			}
 			examined++
-			s.expireCursor = append(s.expireCursor[:0], k...)
+			spent++
+			// The next cycle starts after k: a record that cannot be
+			// read is retried by the next pass, not the next cycle, so
+			// that it cannot hold the walk up.
+			s.expireCursor = append(append(s.expireCursor[:0], k...), 0)
 			raw, err := iter.ValueAndErr()
 			if err != nil {
-				left = true // try again next cycle
+				left = true
 				break
 			}
 			if t, ok := s.examineRecord(db, key, k, raw, nowMs, graceMs); ok {
 				tasks = append(tasks, t)
 			}
-			if examined >= budget {
+			if spent >= budget {
 				// Stop before Next, which would read (and load) one
 				// record more.
 				left = true
@@ -189,12 +196,13 @@ func (s *Store) examineForExpiry() (tasks []expireTask, wrapped bool) {
 			// bounded whatever the counts say. (The rest of the range the
 			// last cycle stopped in is often empty: it ended on the
 			// range's last record.)
-			examined++
+			spent++
 		}
 		if from = r.after; from == nil {
 			done = true
 			break
 		}
+		s.expireCursor = append(s.expireCursor[:0], from...) // the walk goes on past the range
 	}
 	s.expireFound += len(tasks)
 	if len(tasks) > 0 {

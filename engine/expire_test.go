@@ -383,11 +383,14 @@ func TestExpiryPassReadsEachMortalRangeOnce(t *testing.T) {
 		db   int
 		slot uint16
 	}
+	var places []place // in a fixed order, so that which are mortal is too
 	keys := map[place][]string{}
 	for i, slot := range slots {
 		for j, db := range dbs {
+			p := place{db, slot}
+			places = append(places, p)
 			for n := range (i+j)%3 + 1 {
-				keys[place{db, slot}] = append(keys[place{db, slot}], prefixedKeyInSlot(fmt.Sprint("k", db, "_", n, "_"), slot))
+				keys[p] = append(keys[p], prefixedKeyInSlot(fmt.Sprint("k", db, "_", n, "_"), slot))
 			}
 		}
 	}
@@ -396,7 +399,8 @@ func TestExpiryPassReadsEachMortalRangeOnce(t *testing.T) {
 		s := newTestStore(t, clk, withGrace, func(c *Config) { c.ExpireBudget = budget; c.Databases = 256 })
 		want := 0
 		i := 0
-		for p, ks := range keys {
+		for _, p := range places {
+			ks := keys[p]
 			mortal := i%2 == 0
 			i++
 			for _, k := range ks {
@@ -470,5 +474,30 @@ func TestBrokenCountsWalkReachesEveryDatabase(t *testing.T) {
 	s.expireCycle()
 	if n := s.Stats().ExpiredPurged; n != 1 {
 		t.Fatalf("a walk with broken counts purged %d records, want 1", n)
+	}
+}
+
+// TestExpiryWalkGetsPastEmptyRanges checks that ranges the counts list as
+// mortal but that hold no record (counts gone wrong) cost the walk budget
+// but never stop it: a cycle whose budget they use up still moves the walk
+// past them, so passes end and a later expired value is purged.
+func TestExpiryWalkGetsPastEmptyRanges(t *testing.T) {
+	for budget := 1; budget <= 3; budget++ {
+		clk := newFakeClock(t0)
+		s := newTestStore(t, clk, withGrace, func(c *Config) { c.ExpireBudget = budget })
+		mustMerge(t, s, 0, prefixedKeyInSlot("late", 9000), expiring("a", 1, t0, time.Second, "v"))
+		for _, slot := range []uint16{10, 20, 30} {
+			s.counts.table(0)[slot].mortal.Add(1) // no record there
+		}
+		clk.Advance(2 * time.Second)
+		passes := 0
+		for range 30 {
+			if ended, _ := s.expireCycle(); ended {
+				passes++
+			}
+		}
+		if passes < 2 || s.Stats().ExpiredPurged != 1 {
+			t.Errorf("budget %d: 30 cycles ended %d passes and purged %d values; want several and 1", budget, passes, s.Stats().ExpiredPurged)
+		}
 	}
 }

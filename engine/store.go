@@ -66,7 +66,7 @@ type Store struct {
 	hintSeq    atomic.Uint64  // last hint sequence number handed out
 
 	expireMu     sync.Mutex // serializes expiry cycles; guards expireCursor
-	expireCursor []byte     // pebble key of the last record examined; nil = start
+	expireCursor []byte     // pebble key the next expiry cycle starts from; nil = start
 	expireFound  int        // guarded by expireMu: actions planned in the current pass
 	expireIdle   bool       // guarded by expireMu: the last whole pass planned none
 
@@ -199,7 +199,7 @@ func (s *Store) loadRecords() error {
 	for from := []byte{nsData}; from != nil; {
 		var err error
 		if from, err = l.scan(from); err != nil {
-			return fmt.Errorf("engine: open: read the records: %w", err)
+			return err
 		}
 	}
 	if err := l.up.finish(); err != nil {
@@ -228,13 +228,17 @@ func (l *recordLoad) scan(from []byte) (next []byte, err error) {
 	s := l.s
 	iter, err := s.db.NewIter(&pebble.IterOptions{LowerBound: from, UpperBound: []byte{nsData + 1}})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("engine: open: read the records: %w", err)
 	}
-	defer func() { err = errors.Join(err, iter.Close()) }()
+	defer func() {
+		if cerr := iter.Close(); cerr != nil {
+			err = errors.Join(err, fmt.Errorf("engine: open: read the records: %w", cerr))
+		}
+	}()
 	for ok := iter.First(); ok; ok = iter.Next() {
 		val, err := iter.ValueAndErr()
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("engine: open: read the records: %w", err)
 		}
 		k := iter.Key()
 		db, _, isData := parseDataKey(k)
@@ -252,13 +256,11 @@ func (l *recordLoad) scan(from []byte) (next []byte, err error) {
 			}
 		}
 		s.digests.replace(k, nil, val)
-		if db < len(s.counts.dbs) {
-			class := classAbsent | classMortal // corrupt: for the expiry walk to report
-			if decodeErr == nil {
-				class = classify(sib)
-			}
-			s.counts.move(db, dataKeySlot(k), classAbsent, class)
+		class := classAbsent | classMortal // corrupt: for the expiry walk to report
+		if decodeErr == nil {
+			class = classify(sib)
 		}
+		s.counts.move(db, dataKeySlot(k), classAbsent, class)
 		if l.warm {
 			s.cache.put(s.hash(k), keyed(k, val), len(k))
 			l.warm = s.cache.lost.Load() == l.lost
@@ -267,7 +269,10 @@ func (l *recordLoad) scan(from []byte) (next []byte, err error) {
 			return append(bytes.Clone(k), 0), nil // k's successor
 		}
 	}
-	return nil, iter.Error()
+	if err := iter.Error(); err != nil {
+		return nil, fmt.Errorf("engine: open: read the records: %w", err)
+	}
+	return nil, nil
 }
 
 // upgrade rewrites the records of a scan that are in an older format, in
@@ -291,14 +296,14 @@ func (u *upgrade) record(k []byte, sib version.Siblings) (rec []byte, committed 
 		u.b = u.s.db.NewBatch()
 	}
 	if err := u.b.Set(k, rec, nil); err != nil {
-		return nil, false, fmt.Errorf("upgrade a record: %w", err)
+		return nil, false, fmt.Errorf("engine: open: upgrade a record: %w", err)
 	}
 	u.count++
 	if u.b.Len() < u.batchBytes {
 		return rec, false, nil
 	}
 	if err := u.b.Commit(pebble.NoSync); err != nil {
-		return nil, false, fmt.Errorf("upgrade the records: %w", err)
+		return nil, false, fmt.Errorf("engine: open: upgrade the records: %w", err)
 	}
 	u.b.Reset()
 	u.s.log.Info("rewriting records in the current format", "records", u.count)
@@ -317,6 +322,7 @@ func (u *upgrade) finish() error {
 	return nil
 }
 
+// close releases the batch of an upgrade that did not finish.
 func (u *upgrade) close() {
 	if u.b != nil {
 		u.b.Close()

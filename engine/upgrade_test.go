@@ -108,6 +108,9 @@ func TestOpenUpgradesOldRecords(t *testing.T) {
 	for slot := range uint16(ring.NumSlots) {
 		n, _, _ := old.SlotKeys(2, slot)
 		keys += n
+		if m, fm := mortalCount(old, 2, slot), mortalCount(fresh, 2, slot); m != fm && slot != ring.Slot([]byte("corrupt")) {
+			t.Errorf("slot %d: %d mortal records counted after the upgrade, %d in a fresh store", slot, m, fm)
+		}
 	}
 	if keys != int64(len(want)) {
 		t.Errorf("%d keys counted after the upgrade, want %d", keys, len(want))

@@ -82,7 +82,10 @@ func corrupt(what string) error { return fmt.Errorf("%w: %s", ErrCorrupt, what) 
 // Smallest encodings, used to bound declared counts by the bytes that remain
 // before allocating for them.
 const (
-	minVersionLen = 7 // empty clock, one-byte timestamp, empty writer, expiry, flags, kind, empty value
+	// minVersionLen is format 1's smallest version: empty clock, one-byte
+	// timestamp, empty writer, expiry, flags, kind, empty value. Format 2's
+	// is a byte longer (an empty writer is two bytes), so it bounds both.
+	minVersionLen = 7
 	minEntryLen   = 4 // one-byte node ID and its length, counter and stamp
 	packedIDLen   = 20
 	hexIDLen      = 2 * packedIDLen
@@ -170,7 +173,8 @@ func packable[T string | []byte](id T) bool {
 }
 
 // hexValue maps a lowercase hex digit to its value and any other byte to
-// notHex.
+// notHex. Computed once and never written: a constant the language cannot
+// spell.
 var hexValue = func() (t [256]byte) {
 	for i := range t {
 		t[i] = notHex
@@ -201,6 +205,7 @@ func appendID(b []byte, id string) []byte {
 	return b[:len(b)+packedIDLen]
 }
 
+// idLen is the length of appendID(nil, id).
 func idLen(id string) int {
 	if packable(id) {
 		return 1 + packedIDLen

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -591,6 +592,33 @@ func TestDecodeRejectsFormat2(t *testing.T) {
 			t.Errorf("%s: Decode(%x) accepted %q", tt.name, tt.b, values(got))
 		} else if !errors.Is(err, ErrCorrupt) {
 			t.Errorf("%s: error %v does not wrap ErrCorrupt", tt.name, err)
+		}
+	}
+}
+
+// TestDecodeFormat1Golden decodes records as a release before format 2
+// wrote them, byte for byte: appendV1 shares code with the current encoder,
+// so only fixed bytes show that old records still read the same.
+func TestDecodeFormat1Golden(t *testing.T) {
+	a := Version{Clock: Clock{{Node: hexA, Counter: 3, Stamp: MakeHLC(1_700_000_000_000, 0)}}, Timestamp: MakeHLC(1_700_000_000_000, 0), Writer: hexA, Kind: KindString, Value: []byte("old value")}
+	b := Version{Clock: Clock{{Node: hexB, Counter: 1, Stamp: MakeHLC(1_700_000_000_500, 2)}}, Timestamp: MakeHLC(1_700_000_000_500, 2), Writer: hexB, Kind: KindString, Value: []byte("sibling"), ExpireAt: 1_900_000_000_000}
+	for _, tt := range []struct {
+		hex  string
+		want Siblings
+	}{
+		{"010101283030666631306139623363346435653666373038313932613362346335643665376638303931613203808080c0d6fcf3c501808080c0d6fcf3c5012830306666313061396233633464356536663730383139326133623463356436653766383039316132000001096f6c642076616c7565", Siblings{a}},
+		{"010201283030666631306139623363346435653666373038313932613362346335643665376638303931613203808080c0d6fcf3c501808080c0d6fcf3c5012830306666313061396233633464356536663730383139326133623463356436653766383039316132000001096f6c642076616c7565012865306666313061396233633464356536663730383139326133623463356436653766383039316166018280d0cfd6fcf3c5018280d0cfd6fcf3c501286530666631306139623363346435653666373038313932613362346335643665376638303931616680e0998dcc6e0001077369626c696e67", Siblings{a, b}},
+	} {
+		raw, err := hex.DecodeString(tt.hex)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := Decode(raw)
+		if err != nil || !identical(got, tt.want) {
+			t.Errorf("Decode(%s) = %q, %v; want %q", tt.hex[:16], values(got), err, values(tt.want))
+		}
+		if !bytes.Equal(appendV1(tt.want), raw) {
+			t.Errorf("appendV1 no longer writes format 1 as it was")
 		}
 	}
 }
