@@ -510,7 +510,34 @@ func (d *reader) clock(c *[MaxClockEntries]Entry, format byte, ts HLC) int {
 			return 0
 		}
 	}
-	d.nameAll(c, &nodes, int(n))
+	if d.ids != nil {
+		for i := range n {
+			c[i].Node = d.ids.id(nodes[i])
+		}
+		return int(n)
+	}
+	// One string holds every node ID not seen before.
+	size := 0
+	for i := range n {
+		if s, ok := d.known(nodes[i]); ok {
+			c[i].Node = s
+			nodes[i] = nil
+		}
+		size += len(nodes[i])
+	}
+	var fresh strings.Builder
+	fresh.Grow(size)
+	for i := range n {
+		fresh.Write(nodes[i])
+	}
+	all, off := fresh.String(), 0
+	for i := range n {
+		if nodes[i] != nil {
+			c[i].Node = all[off : off+len(nodes[i])]
+			off += len(nodes[i])
+			d.remember(c[i].Node)
+		}
+	}
 	return int(n)
 }
 
@@ -571,40 +598,6 @@ func (d *reader) writer(c []Entry) string {
 		}
 	}
 	return d.name(b)
-}
-
-// nameAll gives the n entries of c the node IDs in nodes, as strings: from
-// d.ids, or else from the names decoded before and one new string for all
-// the rest.
-func (d *reader) nameAll(c *[MaxClockEntries]Entry, nodes *[MaxClockEntries][]byte, n int) {
-	if d.ids != nil {
-		for i := range n {
-			c[i].Node = d.ids.id(nodes[i])
-		}
-		return
-	}
-	// One string holds every node ID not seen before.
-	size := 0
-	for i := range n {
-		if s, ok := d.known(nodes[i]); ok {
-			c[i].Node = s
-			nodes[i] = nil
-		}
-		size += len(nodes[i])
-	}
-	var fresh strings.Builder
-	fresh.Grow(size)
-	for i := range n {
-		fresh.Write(nodes[i])
-	}
-	all, off := fresh.String(), 0
-	for i := range n {
-		if nodes[i] != nil {
-			c[i].Node = all[off : off+len(nodes[i])]
-			off += len(nodes[i])
-			d.remember(c[i].Node)
-		}
-	}
 }
 
 // anyClock decodes a clock of at most limit entries, which may exceed
