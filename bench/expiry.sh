@@ -34,19 +34,9 @@ done
 
 bench_tmp ringstore-expiry
 build_bin
-
-free_port rs_port
-free_port rs_gossip
-free_port rs_peer
-mkdir -p "$tmp/ringstore-data"
-"$bin" --bind 127.0.0.1 --port "$rs_port" --gossip-port "$rs_gossip" --peer-port "$rs_peer" --data-dir "$tmp/ringstore-data" --fsync everysec \
-	>"$tmp/ringstore.log" 2>&1 &
-rs_pid=$!
-pids+=("$rs_pid")
-wait_ready "$rs_port" "$rs_pid" || { echo "bench: ringstore did not start; its log:" >&2; cat "$tmp/ringstore.log" >&2; exit 1; }
-
+start_ringstore
 start_redis
-wait_ready "$redis_port" "$redis_pid" || { echo "bench: redis-server did not start; its log:" >&2; cat "$tmp/redis.log" >&2; exit 1; }
+wait_up "$redis_port" "$redis_pid" redis-server "$tmp/redis.log"
 
 head -c "$((big_mb * 1000000))" /dev/zero | tr '\0' x >"$tmp/big"
 for port in "$rs_port" "$redis_port"; do

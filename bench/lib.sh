@@ -82,6 +82,37 @@ wait_ready() {
 	return 2
 }
 
+# wait_up PORT PID NAME LOG: wait_ready, or exit saying why, with the log.
+wait_up() {
+	local port=$1 pid=$2 name=$3 log=$4 rc=0
+	wait_ready "$port" "$pid" || rc=$?
+	case $rc in
+	0) return ;;
+	1) echo "bench: $name exited during start-up; its log:" >&2 ;;
+	*) echo "bench: $name did not answer PING on port $port within 30s; its log:" >&2 ;;
+	esac
+	cat "$log" >&2
+	exit 1
+}
+
+# start_ringstore: start one ringstore node ($bin, --fsync everysec) on free
+# ports with its data in $tmp/ringstore-data and its log in
+# $tmp/ringstore.log, and wait until it answers (or exit); sets rs_port and
+# rs_pid.
+start_ringstore() {
+	free_port rs_port
+	# The gossip and peer ports default to port+20000 and port+10000, which
+	# another process may hold: pick free ones too.
+	free_port rs_gossip
+	free_port rs_peer
+	mkdir -p "$tmp/ringstore-data"
+	"$bin" --bind 127.0.0.1 --port "$rs_port" --gossip-port "$rs_gossip" --peer-port "$rs_peer" --data-dir "$tmp/ringstore-data" --fsync everysec \
+		>"$tmp/ringstore.log" 2>&1 &
+	rs_pid=$!
+	pids+=("$rs_pid")
+	wait_up "$rs_port" "$rs_pid" ringstore "$tmp/ringstore.log"
+}
+
 # start_redis: start a redis-server (appendonly yes, appendfsync everysec)
 # on a free port with its data in $tmp/redis-data and its log in
 # $tmp/redis.log; sets redis_port and redis_pid. The caller waits for it.
