@@ -338,35 +338,23 @@ func TestExpiryWalkReadsOnlyMortalSlots(t *testing.T) {
 	mustMerge(t, s, 1, "deleted", del)
 	mortal++
 
-	pass := func() (examined uint64) {
-		t.Helper()
-		before := s.Stats().ExpireExamined
-		for cycles := 0; ; cycles++ {
-			if cycles > 1000 {
-				t.Fatal("no pass ended in 1000 cycles")
-			}
-			if ended, _ := s.expireCycle(); ended {
-				return s.Stats().ExpireExamined - before
-			}
-		}
-	}
 	// A pass reads the mortal records and the few plain ones that share a
 	// slot and db with them.
-	if n := pass(); n > uint64(4*mortal) {
+	if n := expirePass(t, s, ""); n > uint64(4*mortal) {
 		t.Fatalf("a pass over %d records, %d of them mortal, examined %d", 3000+mortal, mortal, n)
 	}
 	clk.Advance(2 * time.Second)
-	pass()
+	expirePass(t, s, "")
 	if st := s.Stats(); st.ExpiredPurged != 4 {
 		t.Fatalf("ExpiredPurged = %d after the TTLs ran out, want 4", st.ExpiredPurged)
 	}
 	clk.Advance(grace + time.Second)
-	pass()
+	expirePass(t, s, "")
 	if st := s.Stats(); st.TombstonesPurged != 5 {
 		t.Fatalf("TombstonesPurged = %d past the grace period, want 5", st.TombstonesPurged)
 	}
 	// With nothing mortal left, a pass reads nothing.
-	if n := pass(); n != 0 {
+	if n := expirePass(t, s, ""); n != 0 {
 		t.Fatalf("a pass with no mortal record examined %d", n)
 	}
 }
@@ -415,16 +403,7 @@ func TestExpiryPassReadsEachMortalRangeOnce(t *testing.T) {
 			}
 		}
 		for pass := range 3 {
-			before := s.Stats().ExpireExamined
-			for cycles := 0; ; cycles++ {
-				if cycles > 1000 {
-					t.Fatalf("budget %d: no pass ended in 1000 cycles", budget)
-				}
-				if ended, _ := s.expireCycle(); ended {
-					break
-				}
-			}
-			if got := int(s.Stats().ExpireExamined - before); got != want {
+			if got := int(expirePass(t, s, fmt.Sprintf("budget %d: ", budget))); got != want {
 				t.Errorf("budget %d, pass %d: examined %d records, want the %d mortal ranges hold", budget, pass, got, want)
 			}
 		}
@@ -444,13 +423,7 @@ func TestExpiryWalkPastTheLastDatabase(t *testing.T) {
 	mustMerge(t, s, 0, prefixedKeyInSlot("early", 5), expiring("a", 1, t0, time.Hour, "v"))
 	mustMerge(t, s, 0, prefixedKeyInSlot("late", 9000), expiring("a", 1, t0, time.Second, "v"))
 	clk.Advance(2 * time.Second)
-	passes := 0
-	for range 20 {
-		if ended, _ := s.expireCycle(); ended {
-			passes++
-		}
-	}
-	if passes < 3 || s.Stats().ExpiredPurged != 1 {
+	if passes := passesEnded(s, 20); passes < 3 || s.Stats().ExpiredPurged != 1 {
 		t.Fatalf("20 cycles of 3 over 4 mortal records: %d passes ended, %d expired values purged; want several and 1", passes, s.Stats().ExpiredPurged)
 	}
 }
@@ -490,14 +463,34 @@ func TestExpiryWalkGetsPastEmptyRanges(t *testing.T) {
 			s.counts.table(0)[slot].mortal.Add(1) // no record there
 		}
 		clk.Advance(2 * time.Second)
-		passes := 0
-		for range 30 {
-			if ended, _ := s.expireCycle(); ended {
-				passes++
-			}
-		}
-		if passes < 2 || s.Stats().ExpiredPurged != 1 {
+		if passes := passesEnded(s, 30); passes < 2 || s.Stats().ExpiredPurged != 1 {
 			t.Errorf("budget %d: 30 cycles ended %d passes and purged %d values; want several and 1", budget, passes, s.Stats().ExpiredPurged)
 		}
 	}
+}
+
+// expirePass runs expiry cycles until one ends a pass, and returns the
+// records they examined; it fails the test (what prefixing the message)
+// after 1000 cycles.
+func expirePass(t *testing.T, s *Store, what string) uint64 {
+	t.Helper()
+	before := s.Stats().ExpireExamined
+	for range 1000 {
+		if ended, _ := s.expireCycle(); ended {
+			return s.Stats().ExpireExamined - before
+		}
+	}
+	t.Fatalf("%sno pass ended in 1000 cycles", what)
+	return 0
+}
+
+// passesEnded runs n expiry cycles and returns how many ended a pass.
+func passesEnded(s *Store, n int) int {
+	passes := 0
+	for range n {
+		if ended, _ := s.expireCycle(); ended {
+			passes++
+		}
+	}
+	return passes
 }
