@@ -233,6 +233,25 @@ func (c *Coordinator) startSet(ctx context.Context, topo *Topology, p *plan, db 
 		pw.err = err
 		return
 	}
+	if ss, ok := c.store.(supersedeStore); ok && c.alone(topo) && !externalContext(ctx) {
+		// The ring's only node: the store versions the write itself, from
+		// the bytes it holds (SupersedeMany), as the Update below would.
+		keys, vers := [][]byte{key}, []version.Version{c.blindVersion(v)}
+		err := ss.SupersedeMany(db, keys, vers, c.nextTimestamp)
+		if err != nil || c.alone(c.topology()) {
+			pw.err = err
+			return
+		}
+		// The node joined a ring meanwhile: the other replicas get what
+		// the key now holds, as they would have got the version below.
+		sib, err := c.store.Get(db, key)
+		if err != nil {
+			pw.err = err
+			return
+		}
+		c.startWriteReplicas(ctx, db, key, sib, true, nil, pw)
+		return
+	}
 	// A replica of the key: build the version from the local copy and store
 	// it in one locked step (one read), then send it to the other replicas.
 	var nv version.Siblings
@@ -252,7 +271,7 @@ func (pw *PendingWrite) Wait() error { return pw.wait() }
 
 // SetMany sets keys[i] to vals[i] for every i; a key repeated in keys ends
 // with its last value. On a node that is its ring's only member, with a
-// Store that has UpdateMany (the engine's), the keys change in one atomic
+// Store that has SupersedeMany (the engine's), the keys change in one atomic
 // step, as an MSET on Redis does, and pay one storage commit (if the node
 // joins a ring meanwhile, the versions then go to the keys' replicas as
 // well); elsewhere they are set one by one, in order, stopping at the
@@ -268,8 +287,8 @@ func (c *Coordinator) SetMany(ctx context.Context, db int, keys [][]byte, vals [
 	if err := ctxErr(ctx); err != nil {
 		return err
 	}
-	bs, ok := c.store.(batchStore)
-	if !ok || !c.alone(c.topology()) {
+	ss, ok := c.store.(supersedeStore)
+	if !ok || !c.alone(c.topology()) || externalContext(ctx) {
 		for i, key := range keys {
 			if err := c.Set(ctx, db, key, vals[i]); err != nil {
 				return err
@@ -277,38 +296,54 @@ func (c *Coordinator) SetMany(ctx context.Context, db int, keys [][]byte, vals [
 		}
 		return nil
 	}
-	built := make([]version.Siblings, len(keys))
-	// UpdateMany calls fn once per key, in order, with every key locked:
-	// the first call issues the batch's readings, so that they follow
-	// those of every write the locks waited for, and key i takes the i-th
-	// (HLC readings are consecutive integers).
-	var ts version.HLC
-	err := bs.UpdateMany(db, keys, func(i int, cur version.Siblings) (version.Siblings, error) {
-		if i == 0 {
-			ts = c.nextTimestamps(len(keys))
-		}
-		built[i] = version.Siblings{c.newVersionAt(ctx, ts+version.HLC(i), cur, vals[i], false)}
-		return built[i], nil
-	})
+	vers := make([]version.Version, len(keys))
+	for i := range vals {
+		vers[i] = c.blindVersion(vals[i])
+	}
+	// SupersedeMany takes the batch's readings with every key locked, so
+	// that they follow those of every write the locks waited for, and key
+	// i gets the i-th (HLC readings are consecutive integers).
+	err := ss.SupersedeMany(db, keys, vers, func() version.HLC { return c.nextTimestamps(len(keys)) })
 	if err != nil || c.alone(c.topology()) {
 		return err
 	}
 	// The node joined a ring while the batch was being written: the keys'
 	// other replicas must get the versions too, as Set would have sent
-	// them (a joining node may already have pulled these slots).
-	for i, key := range keys {
-		if err := c.writeReplicas(ctx, db, key, built[i], true, nil); err != nil {
+	// them (a joining node may already have pulled these slots). What each
+	// key holds now is that version or one that supersedes it.
+	for _, key := range keys {
+		sib, err := c.store.Get(db, key)
+		if err != nil {
+			return err
+		}
+		if err := c.writeReplicas(ctx, db, key, sib, true, nil); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// batchStore is a Store that changes several keys in one step
-// (engine.Store.UpdateMany): fn gives keys[i] its new siblings from cur, the
-// stored ones or what an earlier entry of the same key left.
-type batchStore interface {
-	UpdateMany(db int, keys [][]byte, fn func(i int, cur version.Siblings) (version.Siblings, error)) error
+// supersedeStore is a Store that versions blind writes itself
+// (engine.Store.SupersedeMany): keys[i] gets vers[i], stamped stamp()+i,
+// with a clock that supersedes what the key holds, incremented at the
+// version's writer, as newVersionAt would build it from the stored
+// siblings. The keys change in one atomic step.
+type supersedeStore interface {
+	SupersedeMany(db int, keys [][]byte, vers []version.Version, stamp func() version.HLC) error
+}
+
+// blindVersion is the version a SET of v by this node adds, but for its
+// clock and timestamp, which SupersedeMany sets: newVersionAt's, for a
+// context without a client's (externalContext).
+func (c *Coordinator) blindVersion(v Value) version.Version {
+	return version.Version{Writer: c.cfg.NodeID, ExpireAt: v.ExpireAt, Kind: v.Kind, Value: v.Data}
+}
+
+// externalContext reports whether ctx carries the versions a client's
+// context named (SETCTX, DELCTX), which make actor pick another clock entry
+// than this node's: SupersedeMany knows only this node's.
+func externalContext(ctx context.Context) bool {
+	return ctx.Value(externalContextKey{}) != nil
 }
 
 // Del deletes the key by writing a tombstone and reports whether a value was

@@ -14,15 +14,15 @@ import (
 	"github.com/ringstore/ringstore/version"
 )
 
-// batchCountingStore is the engine, counting UpdateMany calls.
+// batchCountingStore is the engine, counting SupersedeMany calls.
 type batchCountingStore struct {
 	*engine.Store
 	batches atomic.Int64
 }
 
-func (s *batchCountingStore) UpdateMany(db int, keys [][]byte, fn func(int, version.Siblings) (version.Siblings, error)) error {
+func (s *batchCountingStore) SupersedeMany(db int, keys [][]byte, vers []version.Version, stamp func() version.HLC) error {
 	s.batches.Add(1)
-	return s.Store.UpdateMany(db, keys, fn)
+	return s.Store.SupersedeMany(db, keys, vers, stamp)
 }
 
 // TestSetManyAloneIsOneBatch: a one-node ring sets every key of a SetMany in
@@ -45,12 +45,13 @@ func TestSetManyAloneIsOneBatch(t *testing.T) {
 	if err := c.Set(ctx, 2, []byte("a"), str("old")); err != nil {
 		t.Fatal(err)
 	}
+	before := bs.batches.Load() // Set's own (one key)
 	keys := [][]byte{[]byte("a"), []byte("b"), []byte("a"), []byte("c")}
 	vals := []coordinator.Value{str("a1"), str("b1"), str("a2"), str("c1")}
 	if err := c.SetMany(ctx, 2, keys, vals); err != nil {
 		t.Fatal(err)
 	}
-	if n := bs.batches.Load(); n != 1 {
+	if n := bs.batches.Load() - before; n != 1 {
 		t.Fatalf("SetMany made %d engine batches, want 1", n)
 	}
 	for k, want := range map[string]string{"a": "a2", "b": "b1", "c": "c1"} {
@@ -91,26 +92,33 @@ func TestSetManyOnARing(t *testing.T) {
 	}
 }
 
-// joiningStore is a MemStore with an UpdateMany (key by key) that runs
+// joiningStore is a MemStore with a SupersedeMany (key by key) that runs
 // join first: the node joins a ring while its batch is being written.
 type joiningStore struct {
 	*coordtest.MemStore
 	join func()
 }
 
-func (s *joiningStore) UpdateMany(db int, keys [][]byte, fn func(int, version.Siblings) (version.Siblings, error)) error {
+func (s *joiningStore) SupersedeMany(db int, keys [][]byte, vers []version.Version, stamp func() version.HLC) error {
 	s.join()
+	base := stamp()
 	for i, k := range keys {
-		if _, err := s.Update(db, k, func(cur version.Siblings) (version.Siblings, error) { return fn(i, cur) }); err != nil {
+		v := vers[i]
+		v.Timestamp = base + version.HLC(i)
+		if _, err := s.Update(db, k, func(cur version.Siblings) (version.Siblings, error) {
+			v.Clock = cur.Clock().Increment(v.Writer, v.Timestamp)
+			return version.Siblings{v}, nil
+		}); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// TestSetManyJoinedMeanwhile: a node that was alone when SetMany began and
-// is part of a ring when its batch is stored sends every key to the other
-// replicas, as Set would have; a batch that stays alone sends nothing.
+// TestSetManyJoinedMeanwhile: a node that was alone when SetMany (or Set)
+// began and is part of a ring when its batch is stored sends every key to
+// the other replicas, as a Set on the ring would have; a batch that stays
+// alone sends nothing.
 func TestSetManyJoinedMeanwhile(t *testing.T) {
 	ctx := context.Background()
 	tc := newTestCluster(t, 2, 5)
@@ -151,9 +159,14 @@ func TestSetManyJoinedMeanwhile(t *testing.T) {
 	if err := c.SetMany(ctx, 0, keys, vals); err != nil {
 		t.Fatal(err)
 	}
+	// A lone Set takes the same way (a SupersedeMany of one key).
+	topo.Store(alone)
+	if err := c.Set(ctx, 0, []byte("c"), str("7")); err != nil {
+		t.Fatal(err)
+	}
 	c.Quiesce()
 	for i, s := range tc.stores {
-		for k, want := range map[string]string{"a": "6", "b": "5"} {
+		for k, want := range map[string]string{"a": "6", "b": "5", "c": "7"} {
 			sib, err := s.Get(0, []byte(k))
 			v, ok := sib.Visible(time.Now().UnixMilli())
 			if err != nil || !ok || string(v.Value) != want {

@@ -48,18 +48,21 @@ func classify(sib version.Siblings) recordClass {
 	}
 	var mortal recordClass
 	for i := range sib {
-		if sib[i].Tombstone || sib[i].ExpireAt != 0 {
-			mortal = classMortal
-		}
+		mortal |= classifyVersion(&sib[i]) & classMortal
 	}
 	v, _ := sib.Latest()
+	return classifyVersion(&v) | mortal
+}
+
+// classifyVersion is classify of a set of the one version v.
+func classifyVersion(v *version.Version) recordClass {
 	switch {
 	case v.Tombstone:
-		return classAbsent | mortal
+		return classAbsent | classMortal
 	case v.ExpireAt != 0:
-		return classExpiring | mortal
+		return classExpiring | classMortal
 	}
-	return classPresent | mortal
+	return classPresent
 }
 
 // slotTally is one slot's counts.

@@ -474,6 +474,19 @@ func (s *Store) load(db int, key []byte, h uint64, k []byte) (sib version.Siblin
 	return sib, kr, nil
 }
 
+// loadRecord is load without the decoding, for a caller that reads the
+// record itself: k followed by the record (nil: absent), the cache's bytes.
+func (s *Store) loadRecord(db int, key []byte, h uint64, k []byte) ([]byte, error) {
+	if kr, ok, _ := s.cache.lookup(h, k); ok {
+		if len(kr) == len(k) {
+			return nil, nil
+		}
+		return kr, nil
+	}
+	_, kr, err := s.load(db, key, h, k) // decodes a record read from pebble before caching it
+	return kr, err
+}
+
 // decode decodes a cached record (empty: absent). The result aliases rec,
 // which is safe because cached bytes are never modified.
 func (s *Store) decode(db int, key, rec []byte) (version.Siblings, error) {

@@ -12,7 +12,7 @@ import (
 // of plain SET key value commands. One by one, each pays a whole storage
 // commit: pebble's commit pipeline, a write-ahead log record and the
 // store's locking. A node that is its ring's only member hands such a run
-// to Coordinator.SetMany instead, one engine batch (engine.UpdateMany) for
+// to Coordinator.SetMany instead, one engine batch (engine.SupersedeMany) for
 // the whole run, and answers +OK to each. The client cannot tell: the
 // commands are consecutive in its own pipeline, nothing else of the
 // connection runs between them, and a later SET of a key wins over an

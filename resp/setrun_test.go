@@ -10,17 +10,20 @@ import (
 	"github.com/ringstore/ringstore/version"
 )
 
-// batchCountingStore is the engine, counting UpdateMany calls and the keys
-// they carried.
+// batchCountingStore is the engine, counting the SupersedeMany calls of
+// more than one key (a lone SET makes one of one key) and the keys they
+// carried.
 type batchCountingStore struct {
 	*engine.Store
 	batches, keys atomic.Int64
 }
 
-func (s *batchCountingStore) UpdateMany(db int, keys [][]byte, fn func(int, version.Siblings) (version.Siblings, error)) error {
-	s.batches.Add(1)
-	s.keys.Add(int64(len(keys)))
-	return s.Store.UpdateMany(db, keys, fn)
+func (s *batchCountingStore) SupersedeMany(db int, keys [][]byte, vers []version.Version, stamp func() version.HLC) error {
+	if len(keys) > 1 {
+		s.batches.Add(1)
+		s.keys.Add(int64(len(keys)))
+	}
+	return s.Store.SupersedeMany(db, keys, vers, stamp)
 }
 
 // startEngineServer serves a one-node server over a real engine store.

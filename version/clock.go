@@ -111,8 +111,22 @@ func (c Clock) Counter(node string) uint64 {
 	return 0
 }
 
+// find returns where node's entry is in c, or would be, and whether it is
+// there. A binary search written out rather than slices.BinarySearchFunc
+// with strings.Compare, which escape analysis cannot see through: it made
+// every clock searched look as if it escaped, so AppendSuccessor's clock,
+// built on the stack, moved to the heap.
 func (c Clock) find(node string) (int, bool) {
-	return slices.BinarySearchFunc(c, node, func(e Entry, n string) int { return strings.Compare(e.Node, n) })
+	lo, hi := 0, len(c)
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if c[m].Node < node {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	return lo, lo < len(c) && c[lo].Node == node
 }
 
 // Merge returns the least clock that descends from both c and o: the
@@ -147,17 +161,24 @@ func (c Clock) Merge(o Clock) Clock {
 // Increment returns a copy of c with node's counter raised by one and stamped
 // at, truncated to MaxClockEntries (never dropping node itself).
 func (c Clock) Increment(node string, at HLC) Clock {
+	out := make(Clock, len(c)+1)
+	return out[:c.incrementInto(out, node, at)].truncate(MaxClockEntries, node)
+}
+
+// incrementInto writes c with node's counter raised by one and stamped at
+// into out, which has room for len(c)+1 entries, and returns how many it
+// wrote: Increment before truncation.
+func (c Clock) incrementInto(out []Entry, node string, at HLC) int {
 	i, ok := c.find(node)
-	out := make(Clock, 0, len(c)+1)
-	out = append(out, c[:i]...)
+	n := copy(out, c[:i])
 	if ok {
-		out = append(out, Entry{Node: node, Counter: c[i].Counter + 1, Stamp: max(at, c[i].Stamp)})
-		out = append(out, c[i+1:]...)
+		out[n] = Entry{Node: node, Counter: c[i].Counter + 1, Stamp: max(at, c[i].Stamp)}
+		i++
 	} else {
-		out = append(out, Entry{Node: node, Counter: 1, Stamp: at})
-		out = append(out, c[i:]...)
+		out[n] = Entry{Node: node, Counter: 1, Stamp: at}
 	}
-	return out.truncate(MaxClockEntries, node)
+	n++
+	return n + copy(out[n:], c[i:])
 }
 
 // truncate drops the least recently stamped entries (ties: smallest node ID)

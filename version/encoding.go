@@ -266,25 +266,7 @@ func decodeRecord(b []byte, ids *Decoder) (Siblings, error) {
 	// version around it has decoded too.
 	var entries [MaxClockEntries]Entry
 	for i := uint64(0); i < n && d.err == nil; i++ {
-		var v Version
-		var k int
-		if format == recordFormat {
-			v.Timestamp = HLC(d.uvarint())
-			k = d.clock(&entries, format, v.Timestamp)
-			v.Writer = d.writer(entries[:k])
-		} else {
-			k = d.clock(&entries, format, 0)
-			v.Timestamp = HLC(d.uvarint())
-			v.Writer = d.str(maxNodeIDLen)
-		}
-		v.ExpireAt = d.varint()
-		flags := d.byte()
-		if flags&^1 != 0 {
-			d.fail(errFlags)
-		}
-		v.Tombstone = flags&1 != 0
-		v.Kind = Kind(d.byte())
-		v.Value = d.bytes(len(d.b))
+		v, k := d.version(format, &entries)
 		if d.err != nil {
 			break
 		}
@@ -321,6 +303,29 @@ func decodeRecord(b []byte, ids *Decoder) (Siblings, error) {
 		return nil, d.err
 	}
 	return s, nil
+}
+
+// version decodes one version of a record in format, with its clock's
+// entries in entries[:k] and v.Clock left nil.
+func (d *reader) version(format byte, entries *[MaxClockEntries]Entry) (v Version, k int) {
+	if format == recordFormat {
+		v.Timestamp = HLC(d.uvarint())
+		k = d.clock(entries, format, v.Timestamp)
+		v.Writer = d.writer(entries[:k])
+	} else {
+		k = d.clock(entries, format, 0)
+		v.Timestamp = HLC(d.uvarint())
+		v.Writer = d.str(maxNodeIDLen)
+	}
+	v.ExpireAt = d.varint()
+	flags := d.byte()
+	if flags&^1 != 0 {
+		d.fail(errFlags)
+	}
+	v.Tombstone = flags&1 != 0
+	v.Kind = Kind(d.byte())
+	v.Value = d.bytes(len(d.b))
+	return v, k
 }
 
 // single returns Siblings{v} with v's clock a copy of c, both in one
