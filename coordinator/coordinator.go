@@ -148,6 +148,7 @@ type Coordinator struct {
 	plans    atomic.Pointer[planCache] // plans of the latest topology seen
 	fanouts  sync.Pool                 // *fanout, recycled by their last user
 	timers   sync.Pool                 // *time.Timer of awaitRead, stopped
+	blind    sync.Pool                 // *blindBatch, between SupersedeMany calls
 	ids      version.Decoder           // node IDs of replicas' answers (fanout.ReplyRecord)
 
 	stats    Stats

@@ -3,6 +3,7 @@ package coordinator
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 
 	"github.com/ringstore/ringstore/version"
@@ -236,8 +237,11 @@ func (c *Coordinator) startSet(ctx context.Context, topo *Topology, p *plan, db 
 	if ss, ok := c.store.(supersedeStore); ok && c.alone(topo) && !externalContext(ctx) {
 		// The ring's only node: the store versions the write itself, from
 		// the bytes it holds (SupersedeMany), as the Update below would.
-		keys, vers := [][]byte{key}, []version.Version{c.blindVersion(v)}
-		err := ss.SupersedeMany(db, keys, vers, c.nextTimestamp)
+		bb := c.blindBatch(1)
+		bb.keys = append(bb.keys, key)
+		bb.vers[0] = c.blindVersion(v)
+		err := ss.SupersedeMany(db, bb.keys, bb.vers, bb.stamp)
+		c.recycleBlind(bb)
 		if err != nil || c.alone(c.topology()) {
 			pw.err = err
 			return
@@ -296,14 +300,15 @@ func (c *Coordinator) SetMany(ctx context.Context, db int, keys [][]byte, vals [
 		}
 		return nil
 	}
-	vers := make([]version.Version, len(keys))
+	bb := c.blindBatch(len(keys))
 	for i := range vals {
-		vers[i] = c.blindVersion(vals[i])
+		bb.vers[i] = c.blindVersion(vals[i])
 	}
 	// SupersedeMany takes the batch's readings with every key locked, so
 	// that they follow those of every write the locks waited for, and key
 	// i gets the i-th (HLC readings are consecutive integers).
-	err := ss.SupersedeMany(db, keys, vers, func() version.HLC { return c.nextTimestamps(len(keys)) })
+	err := ss.SupersedeMany(db, keys, bb.vers, bb.stamp)
+	c.recycleBlind(bb)
 	if err != nil || c.alone(c.topology()) {
 		return err
 	}
@@ -330,6 +335,43 @@ func (c *Coordinator) SetMany(ctx context.Context, db int, keys [][]byte, vals [
 // siblings. The keys change in one atomic step.
 type supersedeStore interface {
 	SupersedeMany(db int, keys [][]byte, vers []version.Version, stamp func() version.HLC) error
+}
+
+// blindBatch is the memory of a SupersedeMany call, recycled so that a SET
+// allocates nothing but its record: keys (startSet's one), vers and a
+// stamp func issuing n readings (nextTimestamps), made once per blindBatch.
+type blindBatch struct {
+	keys  [][]byte
+	vers  []version.Version
+	n     int
+	stamp func() version.HLC
+}
+
+// maxKeptBlind is the largest batch whose memory is kept for another.
+const maxKeptBlind = 1024
+
+// blindBatch returns a blindBatch with no keys, n zero versions, and a
+// stamp issuing n readings.
+func (c *Coordinator) blindBatch(n int) *blindBatch {
+	bb, _ := c.blind.Get().(*blindBatch)
+	if bb == nil {
+		bb = &blindBatch{}
+		bb.stamp = func() version.HLC { return c.nextTimestamps(bb.n) }
+	}
+	bb.n = n
+	bb.keys = bb.keys[:0]
+	bb.vers = slices.Grow(bb.vers[:0], n)[:n]
+	return bb
+}
+
+// recycleBlind keeps bb for another call, without the keys and values it
+// refers to. The store keeps neither once SupersedeMany returned.
+func (c *Coordinator) recycleBlind(bb *blindBatch) {
+	clear(bb.keys)
+	clear(bb.vers)
+	if cap(bb.vers) <= maxKeptBlind && cap(bb.keys) <= maxKeptBlind {
+		c.blind.Put(bb)
+	}
 }
 
 // blindVersion is the version a SET of v by this node adds, but for its

@@ -37,7 +37,8 @@ func (s *Store) UpdateMany(db int, keys [][]byte, fn func(i int, cur version.Sib
 // returning Siblings{v}, v so made, and stores the same bytes, but a key
 // holding a record of one version (most keys) costs no decoding of it onto
 // the heap nor a new clock there (version.Decoder.AppendSuccessor): that
-// was over a tenth of a pipelined SET's CPU. vers is not modified.
+// was over a tenth of a pipelined SET's CPU. Neither keys nor vers is
+// modified or kept after the call.
 func (s *Store) SupersedeMany(db int, keys [][]byte, vers []version.Version, stamp func() version.HLC) error {
 	if len(keys) != len(vers) {
 		return fmt.Errorf("engine: SupersedeMany of %d keys with %d versions", len(keys), len(vers))
