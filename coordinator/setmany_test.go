@@ -175,3 +175,45 @@ func TestSetManyJoinedMeanwhile(t *testing.T) {
 		}
 	}
 }
+
+// TestLoneSetAllocatesItsRecord: on a node alone in its ring a SET
+// allocates its record and nothing else (SupersedeMany, blindBatch), and a
+// SetMany one record per key. The bounds leave room for a rare allocation
+// of pebble's (a memtable rotation) or of a pool emptied by the collector.
+func TestLoneSetAllocatesItsRecord(t *testing.T) {
+	st, err := engine.Open(engine.DefaultLocalConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	cfg := coordinator.DefaultConfig()
+	cfg.NodeID = "00ff10a9b3c4d5e6f708192a3b4c5d6e7f8091a2"
+	c, err := coordinator.New(cfg, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	val := coordinator.Value{Kind: version.KindString, Data: make([]byte, 100)}
+	keys := make([][]byte, 16)
+	vals := make([]coordinator.Value, 16)
+	for i := range keys {
+		keys[i], vals[i] = fmt.Appendf(nil, "key:%d", i), val
+	}
+	if err := c.SetMany(ctx, 0, keys, vals); err != nil { // the keys exist: no first-write costs
+		t.Fatal(err)
+	}
+	if n := testing.AllocsPerRun(500, func() {
+		if err := c.Set(ctx, 0, keys[3], val); err != nil {
+			t.Fatal(err)
+		}
+	}); n > 1.5 {
+		t.Errorf("a SET allocates %.2f times, want 1 (its record)", n)
+	}
+	if n := testing.AllocsPerRun(200, func() {
+		if err := c.SetMany(ctx, 0, keys, vals); err != nil {
+			t.Fatal(err)
+		}
+	}); n > 20 {
+		t.Errorf("a SetMany of 16 keys allocates %.2f times, want 16 (their records)", n)
+	}
+}
