@@ -181,6 +181,9 @@ func TestSetManyJoinedMeanwhile(t *testing.T) {
 // SetMany one record per key. The bounds leave room for a rare allocation
 // of pebble's (a memtable rotation) or of a pool emptied by the collector.
 func TestLoneSetAllocatesItsRecord(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts under the race detector are not a SET's")
+	}
 	st, err := engine.Open(engine.DefaultLocalConfig())
 	if err != nil {
 		t.Fatal(err)
