@@ -240,20 +240,21 @@ func (c *Coordinator) startSet(ctx context.Context, topo *Topology, p *plan, db 
 		bb := c.blindBatch(1)
 		bb.keys = append(bb.keys, key)
 		bb.vers[0] = c.blindVersion(v)
-		err := ss.SupersedeMany(db, bb.keys, bb.vers, bb.stamp)
+		err := ss.SupersedeMany(db, bb.keys, bb.vers, bb.stamp, bb.recs)
+		rec := bb.recs[0]
 		c.recycleBlind(bb)
 		if err != nil || c.alone(c.topology()) {
 			pw.err = err
 			return
 		}
-		// The node joined a ring meanwhile: the other replicas get what
-		// the key now holds, as they would have got the version below.
-		sib, err := c.store.Get(db, key)
+		// The node joined a ring meanwhile: the other replicas get the
+		// version too, as they would have below.
+		nv, err := c.ids.Decode(rec)
 		if err != nil {
-			pw.err = err
+			pw.err = fmt.Errorf("coordinator: the record just written: %w", err)
 			return
 		}
-		c.startWriteReplicas(ctx, db, key, sib, true, nil, pw)
+		c.startWriteReplicas(ctx, db, key, nv, true, nil, pw)
 		return
 	}
 	// A replica of the key: build the version from the local copy and store
@@ -307,21 +308,20 @@ func (c *Coordinator) SetMany(ctx context.Context, db int, keys [][]byte, vals [
 	// SupersedeMany takes the batch's readings with every key locked, so
 	// that they follow those of every write the locks waited for, and key
 	// i gets the i-th (HLC readings are consecutive integers).
-	err := ss.SupersedeMany(db, keys, bb.vers, bb.stamp)
-	c.recycleBlind(bb)
+	err := ss.SupersedeMany(db, keys, bb.vers, bb.stamp, bb.recs)
+	defer c.recycleBlind(bb)
 	if err != nil || c.alone(c.topology()) {
 		return err
 	}
 	// The node joined a ring while the batch was being written: the keys'
 	// other replicas must get the versions too, as Set would have sent
-	// them (a joining node may already have pulled these slots). What each
-	// key holds now is that version or one that supersedes it.
-	for _, key := range keys {
-		sib, err := c.store.Get(db, key)
+	// them (a joining node may already have pulled these slots).
+	for i, key := range keys {
+		nv, err := c.ids.Decode(bb.recs[i])
 		if err != nil {
-			return err
+			return fmt.Errorf("coordinator: the record just written: %w", err)
 		}
-		if err := c.writeReplicas(ctx, db, key, sib, true, nil); err != nil {
+		if err := c.writeReplicas(ctx, db, key, nv, true, nil); err != nil {
 			return err
 		}
 	}
@@ -332,17 +332,20 @@ func (c *Coordinator) SetMany(ctx context.Context, db int, keys [][]byte, vals [
 // (engine.Store.SupersedeMany): keys[i] gets vers[i], stamped stamp()+i,
 // with a clock that supersedes what the key holds, incremented at the
 // version's writer, as newVersionAt would build it from the stored
-// siblings. The keys change in one atomic step.
+// siblings; recs[i] gets the record written. The keys change in one atomic
+// step.
 type supersedeStore interface {
-	SupersedeMany(db int, keys [][]byte, vers []version.Version, stamp func() version.HLC) error
+	SupersedeMany(db int, keys [][]byte, vers []version.Version, stamp func() version.HLC, recs [][]byte) error
 }
 
 // blindBatch is the memory of a SupersedeMany call, recycled so that a SET
-// allocates nothing but its record: keys (startSet's one), vers and a
-// stamp func issuing n readings (nextTimestamps), made once per blindBatch.
+// allocates nothing but its record: keys (startSet's one), vers, recs and
+// a stamp func issuing n readings (nextTimestamps), made once per
+// blindBatch.
 type blindBatch struct {
 	keys  [][]byte
 	vers  []version.Version
+	recs  [][]byte
 	n     int
 	stamp func() version.HLC
 }
@@ -350,8 +353,8 @@ type blindBatch struct {
 // maxKeptBlind is the largest batch whose memory is kept for another.
 const maxKeptBlind = 1024
 
-// blindBatch returns a blindBatch with no keys, n zero versions, and a
-// stamp issuing n readings.
+// blindBatch returns a blindBatch with no keys, n zero versions and
+// records, and a stamp issuing n readings.
 func (c *Coordinator) blindBatch(n int) *blindBatch {
 	bb, _ := c.blind.Get().(*blindBatch)
 	if bb == nil {
@@ -361,6 +364,7 @@ func (c *Coordinator) blindBatch(n int) *blindBatch {
 	bb.n = n
 	bb.keys = bb.keys[:0]
 	bb.vers = slices.Grow(bb.vers[:0], n)[:n]
+	bb.recs = slices.Grow(bb.recs[:0], n)[:n]
 	return bb
 }
 
@@ -369,6 +373,7 @@ func (c *Coordinator) blindBatch(n int) *blindBatch {
 func (c *Coordinator) recycleBlind(bb *blindBatch) {
 	clear(bb.keys)
 	clear(bb.vers)
+	clear(bb.recs)
 	if cap(bb.vers) <= maxKeptBlind && cap(bb.keys) <= maxKeptBlind {
 		c.blind.Put(bb)
 	}

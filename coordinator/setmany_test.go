@@ -20,9 +20,9 @@ type batchCountingStore struct {
 	batches atomic.Int64
 }
 
-func (s *batchCountingStore) SupersedeMany(db int, keys [][]byte, vers []version.Version, stamp func() version.HLC) error {
+func (s *batchCountingStore) SupersedeMany(db int, keys [][]byte, vers []version.Version, stamp func() version.HLC, recs [][]byte) error {
 	s.batches.Add(1)
-	return s.Store.SupersedeMany(db, keys, vers, stamp)
+	return s.Store.SupersedeMany(db, keys, vers, stamp, recs)
 }
 
 // TestSetManyAloneIsOneBatch: a one-node ring sets every key of a SetMany in
@@ -45,7 +45,10 @@ func TestSetManyAloneIsOneBatch(t *testing.T) {
 	if err := c.Set(ctx, 2, []byte("a"), str("old")); err != nil {
 		t.Fatal(err)
 	}
-	before := bs.batches.Load() // Set's own (one key)
+	before := bs.batches.Load()
+	if before != 1 {
+		t.Fatalf("a lone Set made %d SupersedeMany calls, want 1", before)
+	}
 	keys := [][]byte{[]byte("a"), []byte("b"), []byte("a"), []byte("c")}
 	vals := []coordinator.Value{str("a1"), str("b1"), str("a2"), str("c1")}
 	if err := c.SetMany(ctx, 2, keys, vals); err != nil {
@@ -54,11 +57,24 @@ func TestSetManyAloneIsOneBatch(t *testing.T) {
 	if n := bs.batches.Load() - before; n != 1 {
 		t.Fatalf("SetMany made %d engine batches, want 1", n)
 	}
+	stamps := map[string]version.HLC{}
 	for k, want := range map[string]string{"a": "a2", "b": "b1", "c": "c1"} {
 		sib, err := st.Get(2, []byte(k))
 		if err != nil || len(sib) != 1 || string(sib[0].Value) != want {
 			t.Fatalf("%s: stored %v, %v; want one version %q", k, sib, err, want)
 		}
+		stamps[k] = sib[0].Timestamp
+	}
+	// Each key of the batch took its own reading, in batch order (a is
+	// entry 2, of 0..3), and the next write reads a later one.
+	if !(stamps["b"] < stamps["a"] && stamps["a"] < stamps["c"]) {
+		t.Fatalf("timestamps b %d, a %d, c %d: not in batch order", stamps["b"], stamps["a"], stamps["c"])
+	}
+	if err := c.Set(ctx, 2, []byte("b"), str("b2")); err != nil {
+		t.Fatal(err)
+	}
+	if sib, _ := st.Get(2, []byte("b")); len(sib) != 1 || sib[0].Timestamp <= stamps["c"] {
+		t.Fatalf("a Set after the batch stamped %v, not after its last key's %d", sib, stamps["c"])
 	}
 	if err := c.SetMany(ctx, 2, keys, vals[:1]); err == nil {
 		t.Fatal("SetMany with fewer values than keys: no error")
@@ -96,21 +112,29 @@ func TestSetManyOnARing(t *testing.T) {
 // join first: the node joins a ring while its batch is being written.
 type joiningStore struct {
 	*coordtest.MemStore
-	join func()
+	join   func()
+	vanish func()
 }
 
-func (s *joiningStore) SupersedeMany(db int, keys [][]byte, vers []version.Version, stamp func() version.HLC) error {
+func (s *joiningStore) SupersedeMany(db int, keys [][]byte, vers []version.Version, stamp func() version.HLC, recs [][]byte) error {
 	s.join()
 	base := stamp()
 	for i, k := range keys {
 		v := vers[i]
 		v.Timestamp = base + version.HLC(i)
-		if _, err := s.Update(db, k, func(cur version.Siblings) (version.Siblings, error) {
+		sib, err := s.Update(db, k, func(cur version.Siblings) (version.Siblings, error) {
 			v.Clock = cur.Clock().Increment(v.Writer, v.Timestamp)
 			return version.Siblings{v}, nil
-		}); err != nil {
+		})
+		if err != nil {
 			return err
 		}
+		if recs != nil {
+			recs[i] = sib.AppendBinary(nil)
+		}
+	}
+	if s.vanish != nil {
+		s.vanish() // what the keys hold is gone before the caller reads it
 	}
 	return nil
 }
@@ -159,14 +183,21 @@ func TestSetManyJoinedMeanwhile(t *testing.T) {
 	if err := c.SetMany(ctx, 0, keys, vals); err != nil {
 		t.Fatal(err)
 	}
-	// A lone Set takes the same way (a SupersedeMany of one key).
+	// A lone Set takes the same way (a SupersedeMany of one key). And
+	// what is sent is the version written, even when the local record is
+	// gone by the time it is sent (a purge of the slots the join moved).
 	topo.Store(alone)
+	st.vanish = func() { st.MemStore.FlushAll() }
 	if err := c.Set(ctx, 0, []byte("c"), str("7")); err != nil {
+		t.Fatal(err)
+	}
+	topo.Store(alone)
+	if err := c.SetMany(ctx, 0, [][]byte{[]byte("d"), []byte("e")}, []coordinator.Value{str("8"), str("9")}); err != nil {
 		t.Fatal(err)
 	}
 	c.Quiesce()
 	for i, s := range tc.stores {
-		for k, want := range map[string]string{"a": "6", "b": "5", "c": "7"} {
+		for k, want := range map[string]string{"a": "6", "b": "5", "c": "7", "d": "8", "e": "9"} {
 			sib, err := s.Get(0, []byte(k))
 			v, ok := sib.Visible(time.Now().UnixMilli())
 			if err != nil || !ok || string(v.Value) != want {

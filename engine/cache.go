@@ -58,7 +58,7 @@ const cacheShards = 64
 type cacheShard struct {
 	mu    sync.Mutex
 	m     map[uint64]cacheEntry // hash of the pebble data key -> entry
-	held  map[uint64]struct{}   // entries an UpdateMany is replacing (see hold)
+	held  map[uint64]struct{}   // entries an UpdateMany or SupersedeMany is replacing (see hold)
 	bytes int64                 // estimated size of m's keys, values and entries
 	_     [32]byte              // keep shards on separate cache lines
 }
@@ -136,7 +136,7 @@ func (c *recordCache) lookup(h uint64, k []byte) (kr []byte, ok, held bool) {
 }
 
 // hold hides the entry of hash h from get until put or remove replaces it, so that a reader without the stripe lock misses and waits for the
-// lock. UpdateMany holds every key of a batch before its commit and puts
+// lock. UpdateMany (and SupersedeMany) holds every key of a batch before its commit and puts
 // them after it, all under their stripe locks: a reader that saw one key's
 // new record then finds each other key's new record or waits for it, never
 // the old one, so the batch is atomic to readers too. The caller holds the

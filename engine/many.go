@@ -26,46 +26,48 @@ import (
 // locked: it must be quick and must not call the Store. Like Update's, its
 // cur must not be kept or modified.
 func (s *Store) UpdateMany(db int, keys [][]byte, fn func(i int, cur version.Siblings) (version.Siblings, error)) error {
-	return s.updateMany(db, keys, func(i int, e *manyEntry) error { return s.mergeEntry(db, e, i, fn) })
+	return s.updateMany(db, keys, func(i int, e *manyEntry) error { return s.mergeEntry(db, e, i, fn) }, nil)
 }
 
 // SupersedeMany is UpdateMany for blind writes, such as a SET's: keys[i]
 // gets vers[i], stamped base+i, whose clock the call sets to the key's
 // stored clock (or, for a key repeated earlier in keys, the earlier entry's)
-// incremented at vers[i].Writer; base is stamp(), called once, with every key
-// locked, before the first version is built. So it is UpdateMany with an fn
-// returning Siblings{v}, v so made, and stores the same bytes, but a key
-// holding a record of one version (most keys) costs no decoding of it onto
-// the heap nor a new clock there (version.Decoder.AppendSuccessor): that
-// was over a tenth of a pipelined SET's CPU. Neither keys nor vers is
-// modified or kept after the call.
-func (s *Store) SupersedeMany(db int, keys [][]byte, vers []version.Version, stamp func() version.HLC) error {
-	if len(keys) != len(vers) {
-		return fmt.Errorf("engine: SupersedeMany of %d keys with %d versions", len(keys), len(vers))
+// incremented at vers[i].Writer; base is stamp(), called with every key
+// locked, before the first version is built (once, unless the call fails
+// before that). So it is UpdateMany with an fn returning Siblings{v}, v so
+// made, and stores the same bytes, but a key whose record is cached and of
+// one version (most keys) costs no decoding of it onto the heap nor a new
+// clock there (version.Decoder.AppendSuccessor): that was over a tenth of a
+// pipelined SET's CPU. Neither keys nor vers is modified or kept after the
+// call. If recs is not nil (it has len(keys) elements), a successful call
+// sets recs[i] to the record entry i wrote, bytes the caller must not
+// modify: a caller that must send the versions elsewhere decodes them.
+func (s *Store) SupersedeMany(db int, keys [][]byte, vers []version.Version, stamp func() version.HLC, recs [][]byte) error {
+	if len(keys) != len(vers) || (recs != nil && len(recs) != len(keys)) {
+		return fmt.Errorf("engine: SupersedeMany of %d keys with %d versions and %d records", len(keys), len(vers), len(recs))
 	}
 	var base version.HLC
-	return s.updateMany(db, keys, func(i int, e *manyEntry) error {
+	err := s.updateMany(db, keys, func(i int, e *manyEntry) error {
 		if i == 0 {
 			base = stamp()
 		}
 		v := vers[i]
 		v.Timestamp = base + version.HLC(i)
-		if len(v.Writer) <= maxWriterLen { // else checkSiblings says why not
-			kr, prev, ok := s.ids.AppendSuccessor(e.k, e.oldRecord(), v)
-			if ok {
-				e.kr, e.write = kr, true
-				e.oldClass, e.newClass = classAbsent, classifyVersion(&v)
-				if e.oldKR != nil {
-					e.oldClass = classifyVersion(&prev)
-				}
-				return nil
+		kr, prev, ok := s.ids.AppendSuccessor(e.k, e.oldRecord(), v)
+		if ok {
+			e.kr, e.write = kr, true
+			e.oldClass, e.newClass = classAbsent, classifyVersion(&v)
+			if e.oldKR != nil {
+				e.oldClass = classifyVersion(&prev)
 			}
+			return nil
 		}
 		return s.mergeEntry(db, e, i, func(_ int, cur version.Siblings) (version.Siblings, error) {
 			v.Clock = cur.Clock().Increment(v.Writer, v.Timestamp)
 			return version.Siblings{v}, nil
 		})
-	})
+	}, recs)
+	return err
 }
 
 // mergeEntry is UpdateMany's way with entry i: decode what it holds, merge
@@ -104,7 +106,8 @@ func (s *Store) mergeEntry(db int, e *manyEntry, i int, fn func(i int, cur versi
 // and calls step, which sets the entry's new record (kr) and, if that
 // differs, write and the two records' classes; then it writes the changed
 // records in one batch and brings the cache, counts and digests up to date.
-func (s *Store) updateMany(db int, keys [][]byte, step func(i int, e *manyEntry) error) error {
+// recs, if not nil, gets each entry's record once the batch is written.
+func (s *Store) updateMany(db int, keys [][]byte, step func(i int, e *manyEntry) error, recs [][]byte) error {
 	if err := s.checkDB(db); err != nil {
 		return err
 	}
@@ -195,6 +198,9 @@ func (s *Store) updateMany(db int, keys [][]byte, step func(i int, e *manyEntry)
 		for i := range ents {
 			s.cache.forget(ents[i].h, ents[i].k)
 		}
+		if len(ents) == 1 {
+			return fmt.Errorf("engine: write db %d key %q: %w", db, ents[0].key, err)
+		}
 		return fmt.Errorf("engine: write %d keys of db %d: %w", changed, db, err)
 	}
 	// In key order, each entry replacing what the one before it left, so
@@ -209,6 +215,11 @@ func (s *Store) updateMany(db int, keys [][]byte, step func(i int, e *manyEntry)
 		s.counts.move(db, dataKeySlot(e.k), e.oldClass, e.newClass)
 		s.digests.replaceKeyed(e.k, e.oldKR, e.kr)
 		s.stats.recordsWritten.Add(1)
+	}
+	for i := range recs {
+		if kr := ents[i].kr; kr != nil {
+			recs[i] = kr[len(ents[i].k):] // the cache's: never modified
+		}
 	}
 	return nil
 }

@@ -51,7 +51,7 @@ type Store struct {
 	locks [numStripes]stripe // serialize read-merge-write per key
 
 	bufs sync.Pool // of *buffer, for building pebble keys
-	many sync.Pool // of *manyBuffers, UpdateMany's
+	many sync.Pool // of *manyBuffers, UpdateMany's and SupersedeMany's
 
 	// ids lends every decoded record the node ID strings of earlier ones:
 	// all records name the same few nodes.

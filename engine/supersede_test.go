@@ -72,8 +72,25 @@ func TestSupersedeManyMatchesUpdateMany(t *testing.T) {
 		hlc += version.HLC(1 + r.IntN(1000))
 		base := hlc
 		stamps := 0
-		if err := sup.SupersedeMany(db, batch, vers, func() version.HLC { stamps++; return base }); err != nil {
+		recs := make([][]byte, n)
+		if err := sup.SupersedeMany(db, batch, vers, func() version.HLC { stamps++; return base }, recs); err != nil {
 			t.Fatalf("step %d: SupersedeMany: %v", step, err)
+		}
+		// recs[i] is entry i's record: its version, and for a key's last
+		// entry what the store holds.
+		last := map[string]int{}
+		for i, k := range batch {
+			last[string(k)] = i
+			got, err := version.Decode(recs[i])
+			if err != nil || len(got) != 1 || got[0].Timestamp != base+version.HLC(i) || string(got[0].Value) != string(vers[i].Value) {
+				t.Fatalf("step %d: recs[%d] = %x (%v): not entry %d's version", step, i, recs[i], err, i)
+			}
+		}
+		for k, i := range last {
+			_, stored, err := sup.GetRecord(db, []byte(k))
+			if err != nil || string(stored) != string(recs[i]) {
+				t.Fatalf("step %d: key %q holds %x (%v), recs[%d] = %x", step, k, stored, err, i, recs[i])
+			}
 		}
 		if stamps != 1 {
 			t.Fatalf("step %d: stamp called %d times, want once", step, stamps)
@@ -141,11 +158,11 @@ func TestSupersedeManyRefuses(t *testing.T) {
 	keys := [][]byte{[]byte("new"), []byte("k")}
 	for name, w := range map[string]string{"empty": "", "too long": strings.Repeat("w", maxWriterLen+1)} {
 		vers := []version.Version{{Writer: w, Value: []byte("x")}, {Writer: w, Value: []byte("y")}}
-		if err := s.SupersedeMany(0, keys, vers, stamp); err == nil {
+		if err := s.SupersedeMany(0, keys, vers, stamp, nil); err == nil {
 			t.Errorf("%s writer: stored", name)
 		}
 	}
-	if err := s.SupersedeMany(0, keys, []version.Version{{Writer: "n1"}}, stamp); err == nil {
+	if err := s.SupersedeMany(0, keys, []version.Version{{Writer: "n1"}}, stamp, nil); err == nil {
 		t.Error("2 keys with 1 version: stored")
 	}
 	if got := values(mustGet(t, s, 0, "k")); len(got) != 1 || got[0] != "old" {
@@ -181,7 +198,7 @@ func BenchmarkSupersedeMany(b *testing.B) {
 				for j := range n {
 					batch[j] = benchKey(r.IntN(benchKeys))
 				}
-				if err := s.SupersedeMany(0, batch[:n], vers[:n], stamp); err != nil {
+				if err := s.SupersedeMany(0, batch[:n], vers[:n], stamp, nil); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -18,12 +18,12 @@ type batchCountingStore struct {
 	batches, keys atomic.Int64
 }
 
-func (s *batchCountingStore) SupersedeMany(db int, keys [][]byte, vers []version.Version, stamp func() version.HLC) error {
+func (s *batchCountingStore) SupersedeMany(db int, keys [][]byte, vers []version.Version, stamp func() version.HLC, recs [][]byte) error {
 	if len(keys) > 1 {
 		s.batches.Add(1)
 		s.keys.Add(int64(len(keys)))
 	}
-	return s.Store.SupersedeMany(db, keys, vers, stamp)
+	return s.Store.SupersedeMany(db, keys, vers, stamp, recs)
 }
 
 // startEngineServer serves a one-node server over a real engine store.

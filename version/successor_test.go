@@ -17,7 +17,7 @@ func generalSuccessor(old []byte, v Version) (rec []byte, cur Siblings, ok bool)
 		return nil, nil, false
 	}
 	v.Clock = cur.Clock().Increment(v.Writer, v.Timestamp)
-	if !v.Clock.Valid() {
+	if !v.Clock.Valid() || len(v.Writer) > maxNodeIDLen { // the engine refuses both
 		return nil, cur, false
 	}
 	return Merge(cur, Siblings{v}).AppendBinary(nil), cur, true
@@ -85,6 +85,8 @@ func TestAppendSuccessorSamples(t *testing.T) {
 					}
 					v.ExpireAt, v.Value = 1_700_000_000_000, nil
 					checkSuccessor(t, &d, old, v)
+					v.ExpireAt, v.Tombstone, v.Kind = 0, true, 0 // a DEL
+					checkSuccessor(t, &d, old, v)
 				}
 			}
 		}
@@ -116,6 +118,10 @@ func TestAppendSuccessorDeclines(t *testing.T) {
 	}
 	if _, _, ok := d.AppendSuccessor(nil, nil, Version{Timestamp: 1}); ok {
 		t.Error("took a write with no writer, whose clock is not valid")
+	}
+	long := Version{Timestamp: 1, Writer: strings.Repeat("w", maxNodeIDLen+1)}
+	if got, _, ok := d.AppendSuccessor(nil, nil, long); ok {
+		t.Errorf("took a writer of %d bytes, giving %x, which Decode refuses", len(long.Writer), got)
 	}
 }
 
@@ -150,8 +156,11 @@ func TestAppendSuccessorRandom(t *testing.T) {
 			Kind:      KindString,
 			Value:     []byte{byte(rng.IntN(256))},
 		}
-		if rng.IntN(5) == 0 {
+		switch rng.IntN(5) {
+		case 0:
 			v.ExpireAt = rng.Int64N(1 << 42)
+		case 1:
+			v.Tombstone, v.Kind, v.Value = true, 0, nil
 		}
 		if checkSuccessor(t, &d, old, v) {
 			taken++
@@ -187,9 +196,6 @@ func FuzzAppendSuccessor(f *testing.F) {
 	}
 	f.Add([]byte{}, "", uint64(0), int64(0))
 	f.Fuzz(func(t *testing.T, old []byte, writer string, ts uint64, expireAt int64) {
-		if len(writer) > maxNodeIDLen {
-			return // the engine refuses such a writer before asking
-		}
 		in := bytes.Clone(old)
 		var d Decoder
 		checkSuccessor(t, &d, old, Version{Timestamp: HLC(ts), Writer: writer, ExpireAt: expireAt, Kind: KindString, Value: []byte("v")})
