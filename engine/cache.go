@@ -135,12 +135,13 @@ func (c *recordCache) lookup(h uint64, k []byte) (kr []byte, ok, held bool) {
 	return nil, false, false
 }
 
-// hold hides the entry of hash h from get until put or remove replaces it, so that a reader without the stripe lock misses and waits for the
-// lock. UpdateMany (and SupersedeMany) holds every key of a batch before its commit and puts
-// them after it, all under their stripe locks: a reader that saw one key's
-// new record then finds each other key's new record or waits for it, never
-// the old one, so the batch is atomic to readers too. The caller holds the
-// stripe lock of h.
+// hold hides the entry of hash h from get until put or remove replaces it,
+// so that a reader without the stripe lock misses and waits for the lock.
+// UpdateMany (and SupersedeMany) holds every key of a batch before its
+// commit and puts them after it, all under their stripe locks: a reader
+// that saw one key's new record then finds each other key's new record or
+// waits for it, never the old one, so the batch is atomic to readers too.
+// The caller holds the stripe lock of h.
 func (c *recordCache) hold(h uint64) {
 	if c == nil {
 		return
