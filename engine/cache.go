@@ -46,21 +46,22 @@ type recordCache struct {
 
 const cacheShards = 64
 
-// A shard's map is keyed by the key's 64-bit hash, with the key inside the
-// entry, rather than by the key itself: a lookup then hashes a uint64 and
-// finds key and record headers in the map's own slot, where a string-keyed
-// map of entry pointers costs a string hash and two more dependent cache
-// misses (in profiles the lookup was ~5-7% of a node's CPU, most of it
-// those misses). Two keys with one hash share a slot: the later one
+// A shard's index is keyed by the key's 64-bit hash, with the key inside
+// the entry, rather than by the key itself: a lookup then finds key and
+// record headers in the index's own slot, where a string-keyed map of entry
+// pointers costs a string hash and two more dependent cache misses (in
+// profiles the lookup was ~5-7% of a node's CPU, most of it those misses);
+// and the index is an entryTable, not a Go map, for the misses a map's
+// own structure costs. Two keys with one hash share a slot: the later one
 // displaces the other, which then misses (and ends completeness). Both
 // keys take the same stripe lock (it is chosen by the hash), so a
 // displacement never races with the displaced key's own update.
 type cacheShard struct {
 	mu    sync.Mutex
-	m     map[uint64]cacheEntry // hash of the pebble data key -> entry
-	held  map[uint64]struct{}   // entries an UpdateMany or SupersedeMany is replacing (see hold)
-	bytes int64                 // estimated size of m's keys, values and entries
-	_     [32]byte              // keep shards on separate cache lines
+	m     entryTable          // hash of the pebble data key -> entry
+	held  map[uint64]struct{} // entries an UpdateMany or SupersedeMany is replacing (see hold)
+	bytes int64               // estimated size of m's keys, values and entries
+	_     [32]byte            // keep shards on separate cache lines
 }
 
 // cacheEntry is a pebble data key followed by its record's encoding (none
@@ -85,18 +86,15 @@ func keyed(k, rec []byte) []byte {
 	return kr
 }
 
-// entryOverhead estimates the map slot and the allocation header.
+// entryOverhead estimates the index slot (40 bytes, in a table kept between
+// three eighths and three quarters full) and the allocation header.
 const entryOverhead = 56
 
 func newRecordCache(size int64) *recordCache {
 	if size <= 0 {
 		return nil
 	}
-	c := &recordCache{maxShard: max(size/cacheShards, 1)}
-	for i := range c.shards {
-		c.shards[i].m = make(map[uint64]cacheEntry)
-	}
-	return c
+	return &recordCache{maxShard: max(size/cacheShards, 1)}
 }
 
 func (c *recordCache) shard(h uint64) *cacheShard {
@@ -129,7 +127,7 @@ func (c *recordCache) lookup(h uint64, k []byte) (kr []byte, ok, held bool) {
 			return nil, false, true // the caller takes the stripe lock and waits
 		}
 	}
-	if e, ok := sh.m[h]; ok && bytes.Equal(e.key(), k) {
+	if e, ok := sh.m.get(h); ok && bytes.Equal(e.key(), k) {
 		return e.kr, true, false // put replaces e.kr, never its bytes
 	}
 	return nil, false, false
@@ -174,7 +172,7 @@ func (c *recordCache) put(h uint64, kr []byte, klen int) {
 	if len(sh.held) > 0 {
 		delete(sh.held, h)
 	}
-	e, ok := sh.m[h]
+	e, ok := sh.m.get(h)
 	if ok && !bytes.Equal(e.key(), kr[:klen]) {
 		c.incomplete() // another key with the same hash: it is displaced
 	}
@@ -183,7 +181,7 @@ func (c *recordCache) put(h uint64, kr []byte, klen int) {
 	} else {
 		sh.bytes += size
 	}
-	sh.m[h] = cacheEntry{kr: kr, klen: uint32(klen)}
+	sh.m.set(h, cacheEntry{kr: kr, klen: uint32(klen)})
 	if sh.bytes > c.maxShard {
 		c.incomplete() // before any live entry goes
 		sh.evict(c.maxShard - c.maxShard/8)
@@ -211,17 +209,17 @@ func (c *recordCache) setComplete() {
 	}
 }
 
-// evict removes entries in map order (effectively random) until the shard's
-// size is at most target. sh.mu must be held and the cache marked
-// incomplete.
+// evict removes entries from a random place on (effectively random keys,
+// the table's order being their hashes') until the shard's size is at most
+// target. sh.mu must be held and the cache marked incomplete.
 func (sh *cacheShard) evict(target int64) {
-	for h, e := range sh.m {
-		if sh.bytes <= target {
-			return
-		}
-		delete(sh.m, h)
-		sh.bytes -= int64(len(e.kr) + entryOverhead)
+	if sh.bytes <= target {
+		return
 	}
+	sh.m.evict(func(e cacheEntry) bool {
+		sh.bytes -= int64(len(e.kr) + entryOverhead)
+		return sh.bytes > target
+	})
 }
 
 // forget forgets k while pebble may still hold a record for it, which ends
@@ -246,8 +244,8 @@ func (c *recordCache) remove(h uint64, k []byte) {
 	if len(sh.held) > 0 {
 		delete(sh.held, h)
 	}
-	if e, ok := sh.m[h]; ok && bytes.Equal(e.key(), k) {
-		delete(sh.m, h)
+	if e, ok := sh.m.get(h); ok && bytes.Equal(e.key(), k) {
+		sh.m.del(h)
 		sh.bytes -= int64(len(e.kr) + entryOverhead)
 	}
 }
@@ -262,7 +260,7 @@ func (c *recordCache) clear() {
 	for i := range c.shards {
 		sh := &c.shards[i]
 		sh.mu.Lock()
-		clear(sh.m)
+		sh.m.clear()
 		clear(sh.held)
 		sh.bytes = 0
 		sh.mu.Unlock()
@@ -279,12 +277,13 @@ func (c *recordCache) dropSlots(drop *[ring.NumSlots]bool) {
 	for i := range c.shards {
 		sh := &c.shards[i]
 		sh.mu.Lock()
-		for h, e := range sh.m {
+		sh.m.filter(func(_ uint64, e cacheEntry) bool {
 			if k := e.key(); len(k) >= 3 && k[0] == nsData && drop[dataKeySlot(k)] {
-				delete(sh.m, h)
 				sh.bytes -= int64(len(e.kr) + entryOverhead)
+				return false
 			}
-		}
+			return true
+		})
 		sh.mu.Unlock()
 	}
 }
