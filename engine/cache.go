@@ -61,7 +61,7 @@ type cacheShard struct {
 	m     entryTable          // hash of the pebble data key -> entry
 	held  map[uint64]struct{} // entries an UpdateMany or SupersedeMany is replacing (see hold)
 	bytes int64               // estimated size of m's keys, values and entries
-	_     [32]byte            // keep shards on separate cache lines
+	_     [72]byte            // 128 bytes a shard: neighbours share no line they write
 }
 
 // cacheEntry is a pebble data key followed by its record's encoding (none
