@@ -60,26 +60,33 @@ func (t *entryTable) get(h uint64) (cacheEntry, bool) {
 
 // set makes e h's entry. e.kr must not be nil.
 func (t *entryTable) set(h uint64, e cacheEntry) {
-	if (t.n+1)*4 > len(t.slots)*3 { // over three quarters full
+	if len(t.slots) == 0 {
 		t.grow()
 	}
 	mask := len(t.slots) - 1
 	for i := t.home(h); ; i = (i + 1) & mask {
 		s := &t.slots[i]
-		if s.e.kr == nil {
-			*s = tableSlot{h: h, e: e}
-			t.n++
+		if s.h == h && s.e.kr != nil {
+			s.e = e // an overwrite, the common SET: never a reason to grow
 			return
 		}
-		if s.h == h {
-			s.e = e
+		if s.e.kr == nil {
+			if (t.n+1)*4 > len(t.slots)*3 { // over three quarters full
+				t.grow()
+				t.set(h, e)
+				return
+			}
+			*s = tableSlot{h: h, e: e}
+			t.n++
 			return
 		}
 	}
 }
 
 // grow doubles the slot array (or makes the first) and places every entry
-// again.
+// again, all at once under the shard's lock: a shard of the default cache
+// (1 MiB) holds some thousands of entries, a rehash of well under a
+// millisecond.
 func (t *entryTable) grow() {
 	old := t.slots
 	t.slots = make([]tableSlot, max(2*len(old), minTableSlots))
@@ -124,7 +131,7 @@ func (t *entryTable) deleteAt(i int) {
 
 // filter calls keep for every entry and removes those it returns false
 // for. An entry may be asked about twice (removals move entries), never
-// skipped.
+// skipped, so keep must give an entry the same answer each time.
 func (t *entryTable) filter(keep func(h uint64, e cacheEntry) bool) {
 	for i := 0; i < len(t.slots); {
 		s := &t.slots[i]

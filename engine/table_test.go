@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"encoding/binary"
 	"math/rand/v2"
 	"testing"
 )
@@ -8,31 +9,37 @@ import (
 // TestEntryTableMatchesMap runs random sets, lookups, deletions, filters,
 // evictions and clears on an entryTable and on a Go map, with hashes
 // crowded onto a few home slots near the end of the array (long runs that
-// wrap around), and checks after every step that both hold the same
-// entries and that every entry is reachable from its home slot.
+// wrap around, in tables up to thousands of slots), and checks that both
+// hold the same entries and that every entry is reachable from its home
+// slot.
 func TestEntryTableMatchesMap(t *testing.T) {
-	for seed := range uint64(20) {
+	biggest := 0
+	for seed := range uint64(10) {
 		rng := rand.New(rand.NewPCG(seed, 99))
 		var tab entryTable
 		model := map[uint64]cacheEntry{}
 		hash := func() uint64 {
-			// Homes 56-63 of the first 64-slot array, and a few
-			// distinct high bits, so that runs collide and wrap; later
-			// bits spread them once the table grows.
-			return uint64(56+rng.IntN(8)) | uint64(rng.IntN(40))<<6
+			// Half the hashes crowd onto homes near the end of every
+			// array up to 4096 slots (low bits 4088-4095 are 56-63 of
+			// a 64-slot array too), so that runs collide and wrap at
+			// every size the table grows through; the rest spread.
+			if rng.IntN(2) == 0 {
+				return uint64(4088+rng.IntN(8)) | uint64(rng.IntN(500))<<12
+			}
+			return uint64(rng.IntN(1 << 20))
 		}
-		entry := func(h uint64) cacheEntry {
-			kr := []byte{byte(h), byte(h >> 8), byte(rng.IntN(256))}
-			return cacheEntry{kr: kr, klen: 2}
+		entry := func(h uint64) cacheEntry { // key h, record one random byte
+			kr := append(binary.LittleEndian.AppendUint64(nil, h), byte(rng.IntN(256)))
+			return cacheEntry{kr: kr, klen: 8}
 		}
-		for step := range 3000 {
-			switch op := rng.IntN(20); {
-			case op < 9:
+		for step := range 8000 {
+			switch op := rng.IntN(1000); {
+			case op < 600:
 				h := hash()
 				e := entry(h)
 				tab.set(h, e)
 				model[h] = e
-			case op < 14:
+			case op < 800:
 				h := hash()
 				got, ok := tab.del(h)
 				want, wok := model[h]
@@ -40,25 +47,25 @@ func TestEntryTableMatchesMap(t *testing.T) {
 					t.Fatalf("seed %d step %d: del(%d) = %v, %v; want %v, %v", seed, step, h, got, ok, want, wok)
 				}
 				delete(model, h)
-			case op < 16:
+			case op < 801:
 				odd := rng.IntN(2) == 0
 				asked := map[uint64]bool{}
 				tab.filter(func(h uint64, e cacheEntry) bool {
 					asked[h] = true
-					return (e.kr[2]%2 == 1) != odd
+					return (e.kr[8]%2 == 1) != odd
 				})
 				for h, e := range model {
 					if !asked[h] {
 						t.Fatalf("seed %d step %d: filter skipped %d", seed, step, h)
 					}
-					if (e.kr[2]%2 == 1) == odd {
+					if (e.kr[8]%2 == 1) == odd {
 						delete(model, h)
 					}
 				}
-			case op < 19:
-				n := rng.IntN(5)
+			case op < 900:
+				n := 1 + rng.IntN(3)
 				tab.evict(func(e cacheEntry) bool {
-					h := uint64(e.kr[0]) | uint64(e.kr[1])<<8
+					h := binary.LittleEndian.Uint64(e.key())
 					if _, ok := model[h]; !ok {
 						t.Fatalf("seed %d step %d: evicted %d, which it does not hold", seed, step, h)
 					}
@@ -67,13 +74,21 @@ func TestEntryTableMatchesMap(t *testing.T) {
 					return n > 0
 				})
 			default:
-				if rng.IntN(10) == 0 {
+				if rng.IntN(500) == 0 {
 					tab.clear()
 					clear(model)
 				}
 			}
-			checkTable(t, &tab, model)
+			if len(tab.slots) <= 256 || step%50 == 0 { // a full check costs a walk of the table
+				checkTable(t, &tab, model)
+			} else if tab.len() != len(model) {
+				t.Fatalf("seed %d step %d: table holds %d entries, model %d", seed, step, tab.len(), len(model))
+			}
+			biggest = max(biggest, len(tab.slots))
 		}
+	}
+	if biggest < 2048 {
+		t.Fatalf("the table grew to %d slots at most: too small a test", biggest)
 	}
 }
 
@@ -106,5 +121,22 @@ func checkTable(t *testing.T, tab *entryTable, model map[uint64]cacheEntry) {
 	}
 	if _, ok := tab.get(1 << 40); ok {
 		t.Fatal("found a hash never set")
+	}
+}
+
+// TestEntryTableOverwriteDoesNotGrow: a table at its load limit takes an
+// overwrite in place; only a new entry doubles it.
+func TestEntryTableOverwriteDoesNotGrow(t *testing.T) {
+	var tab entryTable
+	for h := range uint64(minTableSlots * 3 / 4) {
+		tab.set(h, cacheEntry{kr: []byte{1}, klen: 1})
+	}
+	tab.set(0, cacheEntry{kr: []byte{2}, klen: 1})
+	if len(tab.slots) != minTableSlots || tab.len() != minTableSlots*3/4 {
+		t.Fatalf("after an overwrite: %d slots, %d entries", len(tab.slots), tab.len())
+	}
+	tab.set(1000, cacheEntry{kr: []byte{3}, klen: 1})
+	if len(tab.slots) != 2*minTableSlots || tab.len() != minTableSlots*3/4+1 {
+		t.Fatalf("after a new entry: %d slots, %d entries", len(tab.slots), tab.len())
 	}
 }
