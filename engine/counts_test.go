@@ -293,3 +293,53 @@ func TestSlotDigestsSurviveReopen(t *testing.T) {
 		t.Fatal("no slot has a digest: nothing was compared")
 	}
 }
+
+// checkStoresAgree fails t unless stores a and b, which took the same
+// history by two ways (named wayA and wayB), hold the same siblings for
+// every key of keys in databases 0..dbs-1, the same counts and mortal
+// tallies in every slot of slots, and the same slot digests, a's kept
+// digests matching its records.
+func checkStoresAgree(t *testing.T, step int, a, b *Store, wayA, wayB string, dbs int, keys []string, slots map[uint16]bool) {
+	t.Helper()
+	for d := range dbs {
+		for _, k := range keys {
+			sa, sb := mustGet(t, a, d, k), mustGet(t, b, d, k)
+			if !sa.Equal(sb) {
+				t.Fatalf("step %d: db %d key %q: %s left %v, %s %v", step, d, k, wayA, values(sa), wayB, values(sb))
+			}
+		}
+		for slot := range slots {
+			pa, ea, oka := a.SlotKeys(d, slot)
+			pb, eb, okb := b.SlotKeys(d, slot)
+			if pa != pb || ea != eb || !oka || !okb {
+				t.Fatalf("step %d: SlotKeys(%d, %d): %s %d,%d,%v; %s %d,%d,%v", step, d, slot, wayA, pa, ea, oka, wayB, pb, eb, okb)
+			}
+			if ma, mb := mortalCount(a, d, slot), mortalCount(b, d, slot); ma != mb {
+				t.Fatalf("step %d: db %d slot %d: %s counts %d mortal records, %s %d", step, d, slot, wayA, ma, wayB, mb)
+			}
+		}
+	}
+	for slot := range slots {
+		if got, want := slotDigest(t, a, slot); got != want {
+			t.Fatalf("step %d: slot %d digest %x; its records hash to %x", step, slot, got, want)
+		}
+		if da, db := mustDigest(t, a, slot), mustDigest(t, b, slot); da != db {
+			t.Fatalf("step %d: slot %d digest %x after %s, %x after %s", step, slot, da, wayA, db, wayB)
+		}
+	}
+}
+
+// taggedKeys returns tags*per keys "{<prefix><tag>}k<i>", per keys to a
+// hash tag and so to a slot, and the slots they fall in.
+func taggedKeys(prefix string, tags, per int) ([]string, map[uint16]bool) {
+	var keys []string
+	slots := map[uint16]bool{}
+	for tag := range tags {
+		for i := range per {
+			k := fmt.Sprintf("{%s%d}k%d", prefix, tag, i)
+			keys = append(keys, k)
+			slots[ring.Slot([]byte(k))] = true
+		}
+	}
+	return keys, slots
+}

@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ringstore/ringstore/ring"
 	"github.com/ringstore/ringstore/version"
 )
 
@@ -25,15 +24,7 @@ func TestUpdateManyMatchesUpdates(t *testing.T) {
 	one := newTestStore(t, clk)
 	r := rand.New(rand.NewPCG(3, 5))
 
-	var keys []string
-	slots := map[uint16]bool{}
-	for tag := range 4 {
-		for i := range 10 {
-			k := fmt.Sprintf("{t%d}k%d", tag, i)
-			keys = append(keys, k)
-			slots[ring.Slot([]byte(k))] = true
-		}
-	}
+	keys, slots := taggedKeys("t", 4, 10)
 	const dbs = 2
 	// step builds the i-th entry's siblings from what is current, the same
 	// way for both stores: the choice of op is drawn once per entry.
@@ -98,32 +89,7 @@ func TestUpdateManyMatchesUpdates(t *testing.T) {
 		if step%100 == 99 {
 			many = reopen(t, many)
 		}
-		for d := range dbs {
-			for _, k := range keys {
-				a, b := mustGet(t, many, d, k), mustGet(t, one, d, k)
-				if !a.Equal(b) {
-					t.Fatalf("step %d: db %d key %q: UpdateMany left %v, Updates %v", step, d, k, values(a), values(b))
-				}
-			}
-			for slot := range slots {
-				pa, ea, oka := many.SlotKeys(d, slot)
-				pb, eb, okb := one.SlotKeys(d, slot)
-				if pa != pb || ea != eb || !oka || !okb {
-					t.Fatalf("step %d: SlotKeys(%d, %d): UpdateMany %d,%d,%v; Updates %d,%d,%v", step, d, slot, pa, ea, oka, pb, eb, okb)
-				}
-				if ma, mb := mortalCount(many, d, slot), mortalCount(one, d, slot); ma != mb {
-					t.Fatalf("step %d: db %d slot %d: UpdateMany counts %d mortal records, Updates %d", step, d, slot, ma, mb)
-				}
-			}
-		}
-		for slot := range slots {
-			if got, want := slotDigest(t, many, slot); got != want {
-				t.Fatalf("step %d: slot %d digest %x; its records hash to %x", step, slot, got, want)
-			}
-			if a, b := mustDigest(t, many, slot), mustDigest(t, one, slot); a != b {
-				t.Fatalf("step %d: slot %d digest %x after UpdateMany, %x after Updates", step, slot, a, b)
-			}
-		}
+		checkStoresAgree(t, step, many, one, "UpdateMany", "Updates", dbs, keys, slots)
 	}
 }
 

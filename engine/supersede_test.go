@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ringstore/ringstore/ring"
 	"github.com/ringstore/ringstore/version"
 )
 
@@ -24,15 +23,7 @@ func TestSupersedeManyMatchesUpdateMany(t *testing.T) {
 	upd := newTestStore(t, clk)
 	r := rand.New(rand.NewPCG(8, 13))
 
-	var keys []string
-	slots := map[uint16]bool{}
-	for tag := range 3 {
-		for i := range 8 {
-			k := fmt.Sprintf("{s%d}k%d", tag, i)
-			keys = append(keys, k)
-			slots[ring.Slot([]byte(k))] = true
-		}
-	}
+	keys, slots := taggedKeys("s", 3, 8)
 	const dbs = 2
 	writers := []string{"n1", "n1", "n1", strings.Repeat("ab", 20)}
 	var hlc version.HLC
@@ -119,32 +110,7 @@ func TestSupersedeManyMatchesUpdateMany(t *testing.T) {
 		if step%100 == 99 {
 			sup = reopen(t, sup)
 		}
-		for d := range dbs {
-			for _, k := range keys {
-				a, b := mustGet(t, sup, d, k), mustGet(t, upd, d, k)
-				if !a.Equal(b) {
-					t.Fatalf("step %d: db %d key %q: SupersedeMany left %v, UpdateMany %v", step, d, k, values(a), values(b))
-				}
-			}
-			for slot := range slots {
-				pa, ea, oka := sup.SlotKeys(d, slot)
-				pb, eb, okb := upd.SlotKeys(d, slot)
-				if pa != pb || ea != eb || !oka || !okb {
-					t.Fatalf("step %d: SlotKeys(%d, %d): SupersedeMany %d,%d,%v; UpdateMany %d,%d,%v", step, d, slot, pa, ea, oka, pb, eb, okb)
-				}
-				if ma, mb := mortalCount(sup, d, slot), mortalCount(upd, d, slot); ma != mb {
-					t.Fatalf("step %d: db %d slot %d: SupersedeMany counts %d mortal records, UpdateMany %d", step, d, slot, ma, mb)
-				}
-			}
-		}
-		for slot := range slots {
-			if got, want := slotDigest(t, sup, slot); got != want {
-				t.Fatalf("step %d: slot %d digest %x; its records hash to %x", step, slot, got, want)
-			}
-			if a, b := mustDigest(t, sup, slot), mustDigest(t, upd, slot); a != b {
-				t.Fatalf("step %d: slot %d digest %x after SupersedeMany, %x after UpdateMany", step, slot, a, b)
-			}
-		}
+		checkStoresAgree(t, step, sup, upd, "SupersedeMany", "UpdateMany", dbs, keys, slots)
 	}
 }
 
