@@ -159,17 +159,26 @@ func stampDelta(ts, stamp HLC) int64 { return int64(ts - stamp) }
 
 // packable reports whether a node ID is 40 lowercase hex digits, which
 // version 2 stores as the 20 bytes they spell. Every ID of every version
-// written goes through it (twice: encodedLen, then AppendBinary), so it
-// looks each byte up rather than branch on it.
+// written goes through it (encodedLen), and a looked-up byte at a time it
+// was 2-3% of a pipelined SET's CPU, so it tests eight bytes at once: in
+// each byte of a word, adding 0x80-lo sets the top bit exactly when the
+// byte is at least lo, and adding 0x7f-hi exactly when it is above hi,
+// without carrying into the next byte as long as no byte has its top bit
+// set (which alone makes the ID unpackable).
 func packable[T string | []byte](id T) bool {
 	if len(id) != hexIDLen {
 		return false
 	}
-	var seen byte
-	for i := range hexIDLen {
-		seen |= hexValue[id[i]]
+	const ones, tops = 0x0101010101010101, 0x8080808080808080
+	var bad uint64
+	for i := 0; i < hexIDLen; i += 8 {
+		x := uint64(id[i]) | uint64(id[i+1])<<8 | uint64(id[i+2])<<16 | uint64(id[i+3])<<24 |
+			uint64(id[i+4])<<32 | uint64(id[i+5])<<40 | uint64(id[i+6])<<48 | uint64(id[i+7])<<56
+		digit := (x + (0x80-'0')*ones) &^ (x + (0x7f-'9')*ones)
+		lower := (x + (0x80-'a')*ones) &^ (x + (0x7f-'f')*ones)
+		bad |= x&tops | ^(digit|lower)&tops
 	}
-	return seen&notHex == 0
+	return bad == 0
 }
 
 // hexValue maps a lowercase hex digit to its value and any other byte to
@@ -190,19 +199,28 @@ const (
 	hexDigits = "0123456789abcdef"
 )
 
-// appendID appends a node ID in version 2's encoding.
+// appendID appends a node ID in version 2's encoding. It packs an ID of
+// the right length and checks its digits in the same pass, falling back to
+// the ID as it is when one is not a lowercase hex digit.
 func appendID(b []byte, id string) []byte {
-	if !packable(id) {
-		b = binary.AppendUvarint(b, uint64(len(id))+1)
-		return append(b, id...)
+	if len(id) == hexIDLen {
+		start := len(b)
+		b = append(b, 0)
+		b = slices.Grow(b, packedIDLen)
+		p := b[len(b) : len(b)+packedIDLen]
+		var seen byte
+		for i := range p {
+			hi, lo := hexValue[id[2*i]], hexValue[id[2*i+1]]
+			seen |= hi | lo
+			p[i] = hi<<4 | lo
+		}
+		if seen&notHex == 0 {
+			return b[:len(b)+packedIDLen]
+		}
+		b = b[:start]
 	}
-	b = append(b, 0)
-	b = slices.Grow(b, packedIDLen)
-	p := b[len(b) : len(b)+packedIDLen]
-	for i := range p {
-		p[i] = hexValue[id[2*i]]<<4 | hexValue[id[2*i+1]]
-	}
-	return b[:len(b)+packedIDLen]
+	b = binary.AppendUvarint(b, uint64(len(id))+1)
+	return append(b, id...)
 }
 
 // idLen is the length of appendID(nil, id).

@@ -622,3 +622,42 @@ func TestDecodeFormat1Golden(t *testing.T) {
 		}
 	}
 }
+
+// TestPackable compares packable's word-at-a-time test with the plain
+// definition (40 bytes, each a lowercase hex digit) on an ID with every
+// byte value at every position, on both string and []byte, and on other
+// lengths.
+func TestPackable(t *testing.T) {
+	isHex := func(c byte) bool { return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' }
+	base := []byte(hexA)
+	for pos := range hexIDLen {
+		for c := range 256 {
+			id := bytes.Clone(base)
+			id[pos] = byte(c)
+			want := isHex(byte(c))
+			if got := packable(id); got != want {
+				t.Fatalf("packable(%q) = %v, want %v", id, got, want)
+			}
+			if got := packable(string(id)); got != want {
+				t.Fatalf("packable(string %q) = %v, want %v", id, got, want)
+			}
+			// The same byte in every position of a word at once.
+			all := bytes.Repeat([]byte{byte(c)}, hexIDLen)
+			if got := packable(all); got != want {
+				t.Fatalf("packable(%q) = %v, want %v", all, got, want)
+			}
+		}
+	}
+	for _, id := range []string{"", hexA[:39], hexA + "0", strings.ToUpper(hexA)} {
+		if packable(id) {
+			t.Errorf("packable(%q) = true", id)
+		}
+	}
+	// appendID packs exactly the packable IDs and spells out the rest.
+	for _, id := range []string{hexA, hexB, hexA[:39] + "g", hexA[:39] + "A", "n1", hexA + "0"} {
+		got := appendID(nil, id)
+		if packable(id) != (got[0] == 0) || len(got) != idLen(id) {
+			t.Errorf("appendID(%q) = %x, idLen %d", id, got, idLen(id))
+		}
+	}
+}
