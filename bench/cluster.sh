@@ -63,7 +63,7 @@ wait_converged
 rs_port=${port[1]}
 
 start_redis
-wait_ready "$redis_port" "$redis_pid" || { echo "bench: redis-server did not start:" >&2; cat "$tmp/redis.log" >&2; exit 1; }
+wait_up "$redis_port" "$redis_pid" redis-server "$tmp/redis.log"
 
 common=(-t set,get -n "$n" -r 100000 -d 100 -c 50 --csv)
 redis_version=$(redis-server --version | sed -n 's/.*v=\([^ ]*\).*/\1/p')
