@@ -374,7 +374,7 @@ func (c *Coordinator) recycleBlind(bb *blindBatch) {
 	clear(bb.keys)
 	clear(bb.vers)
 	clear(bb.recs)
-	if cap(bb.vers) <= maxKeptBlind && cap(bb.keys) <= maxKeptBlind {
+	if cap(bb.vers) <= maxKeptBlind && cap(bb.recs) <= maxKeptBlind {
 		c.blind.Put(bb)
 	}
 }

@@ -33,8 +33,8 @@ func (s *Store) UpdateMany(db int, keys [][]byte, fn func(i int, cur version.Sib
 // gets vers[i], stamped base+i, whose clock the call sets to the key's
 // stored clock (or, for a key repeated earlier in keys, the earlier entry's)
 // incremented at vers[i].Writer; base is stamp(), called with every key
-// locked, before the first version is built (once, unless the call fails
-// before that). So it is UpdateMany with an fn returning Siblings{v}, v so
+// locked, before the first version is built (once, unless keys is empty or
+// the call fails before that). So it is UpdateMany with an fn returning Siblings{v}, v so
 // made, and stores the same bytes, but a key whose record is cached and of
 // one version (most keys) costs no decoding of it onto the heap nor a new
 // clock there (version.Decoder.AppendSuccessor): that was over a tenth of a
@@ -106,7 +106,8 @@ func (s *Store) mergeEntry(db int, e *manyEntry, i int, fn func(i int, cur versi
 // and calls step, which sets the entry's new record (kr) and, if that
 // differs, write and the two records' classes; then it writes the changed
 // records in one batch and brings the cache, counts and digests up to date.
-// recs, if not nil, gets each entry's record once the batch is written.
+// recs, if not nil, gets each entry's record once the batch is written, or
+// once it is clear that nothing is to be written.
 func (s *Store) updateMany(db int, keys [][]byte, step func(i int, e *manyEntry) error, recs [][]byte) error {
 	if err := s.checkDB(db); err != nil {
 		return err
@@ -175,6 +176,7 @@ func (s *Store) updateMany(db int, keys [][]byte, step func(i int, e *manyEntry)
 		}
 	}
 	if changed == 0 {
+		entryRecords(ents, recs)
 		return nil
 	}
 
@@ -216,12 +218,19 @@ func (s *Store) updateMany(db int, keys [][]byte, step func(i int, e *manyEntry)
 		s.digests.replaceKeyed(e.k, e.oldKR, e.kr)
 		s.stats.recordsWritten.Add(1)
 	}
+	entryRecords(ents, recs)
+	return nil
+}
+
+// entryRecords sets recs[i], if recs is not nil, to the record entry i
+// left (nil: absent), the cache's bytes, never modified.
+func entryRecords(ents []manyEntry, recs [][]byte) {
 	for i := range recs {
+		recs[i] = nil
 		if kr := ents[i].kr; kr != nil {
-			recs[i] = kr[len(ents[i].k):] // the cache's: never modified
+			recs[i] = kr[len(ents[i].k):]
 		}
 	}
-	return nil
 }
 
 // commitMany sets the records of the entries that changed in b and commits
@@ -237,9 +246,10 @@ func (s *Store) commitMany(b *pebble.Batch, ents []manyEntry) error {
 	return b.Commit(s.wo)
 }
 
-// manyBuffers is an UpdateMany's working memory, recycled between calls:
-// a pipelined run of SETs is one call, and allocating its entries (about
-// 190 bytes a key) was a quarter of the bytes a SET allocated.
+// manyBuffers is an UpdateMany's or SupersedeMany's working memory,
+// recycled between calls: a pipelined run of SETs is one call, and
+// allocating its entries (then about 190 bytes a key) was a quarter of the
+// bytes a SET allocated.
 type manyBuffers struct {
 	ents    []manyEntry
 	kbuf    []byte

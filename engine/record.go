@@ -28,7 +28,9 @@ func (e *CorruptError) Unwrap() error { return e.Err }
 var ErrInvalidSiblings = errors.New("engine: invalid sibling set")
 
 // maxWriterLen is the longest node ID (writer or clock entry) version.Decode
-// accepts.
+// accepts, which is also where version.Decoder.AppendSuccessor leaves a
+// writer to the general way (TestSupersedeManyRefuses fails if the two
+// part).
 const maxWriterLen = 256
 
 // checkSiblings reports why s cannot be stored, or nil. Storing only sets

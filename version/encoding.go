@@ -201,7 +201,10 @@ const (
 
 // appendID appends a node ID in version 2's encoding. It packs an ID of
 // the right length and checks its digits in the same pass, falling back to
-// the ID as it is when one is not a lowercase hex digit.
+// the ID as it is when one is not a lowercase hex digit; so b must have
+// room for that longer form (AppendBinary sizes it with idLen), or a failed
+// packing writes into b's array past its length before the append that
+// grows it.
 func appendID(b []byte, id string) []byte {
 	if len(id) == hexIDLen {
 		start := len(b)

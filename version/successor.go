@@ -18,9 +18,10 @@ package version
 // names v.Writer or has room for it. For any other old (several versions, a
 // full clock that Increment would truncate, bytes that do not decode) and
 // for a v whose clock would not be valid (an empty writer, a counter at its
-// limit) or whose writer is longer than Decode accepts, ok is false, b is returned as it was, and the caller takes the
-// general way, which also reports what is wrong. prev, when old held a
-// version, has everything but its Clock, and its Value aliases old.
+// limit) or whose writer is longer than Decode accepts, ok is false, b is
+// returned as it was, and the caller takes the general way, which also
+// reports what is wrong. prev, when old held a version, has everything but
+// its Clock, and its Value aliases old.
 func (d *Decoder) AppendSuccessor(b, old []byte, v Version) (out []byte, prev Version, ok bool) {
 	if len(v.Writer) > maxNodeIDLen {
 		return b, Version{}, false
