@@ -5,6 +5,11 @@ import (
 	"log/slog"
 	"strings"
 	"testing"
+
+	"github.com/ringstore/ringstore/coordinator"
+	"github.com/ringstore/ringstore/coordinator/coordtest"
+	"github.com/ringstore/ringstore/engine"
+	"github.com/ringstore/ringstore/ring"
 )
 
 // FuzzExecute sends arbitrary command sequences through execute, with the
@@ -15,6 +20,24 @@ import (
 // An input is a sequence of commands; each argument is a length byte and
 // that many bytes, and a length byte of 0xff ends a command.
 func FuzzExecute(f *testing.F) {
+	fuzzExecute(f, func(testing.TB) coordinator.Store { return coordtest.NewMemStore(ring.Slot) })
+}
+
+// FuzzExecuteEngine is FuzzExecute over the engine, whose writes of a node
+// alone in its ring take ways of their own (SupersedeMany, the record
+// cache's table) that the in-memory store does not have.
+func FuzzExecuteEngine(f *testing.F) {
+	fuzzExecute(f, func(t testing.TB) coordinator.Store {
+		st, err := engine.Open(engine.DefaultLocalConfig())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		return st
+	})
+}
+
+func fuzzExecute(f *testing.F, newStore func(testing.TB) coordinator.Store) {
 	seed := newExecServer(f, nil)
 	add := func(cmds ...[]string) { f.Add(encodeCommands(cmds...)) }
 	for _, c := range seed.cmds.sorted() {
@@ -46,7 +69,7 @@ func FuzzExecute(f *testing.F) {
 		add(cmds...)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		srv := newExecServer(t, func(c *Config) { c.Logger = slog.New(slog.DiscardHandler) })
+		srv := newServerOn(t, newStore(t), func(c *Config) { c.Logger = slog.New(slog.DiscardHandler) })
 		srv.recoverPanics = false
 		srv.params.Set("proto-max-bulk-len", "1mb") // bounds what SETRANGE and friends allocate
 		s := srv.testSession()
