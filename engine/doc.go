@@ -41,12 +41,21 @@
 // policy; hint deletions and background expiry writes are never synced,
 // because losing one only brings back something harmless.
 //
+// Blind writes (a SET's version supersedes all the key holds) have a way of
+// their own, SupersedeMany: the store gives the version its clock and
+// builds the record from the stored record's bytes
+// (version.Decoder.AppendSuccessor), the same bytes UpdateMany would write
+// without the decoding and rebuilding on the heap, which had been most of
+// what a SET cost beyond pebble's commit.
+//
 // # Record cache
 //
 // A bounded in-memory cache (Config.RecordCacheSize) holds recently read or
 // written records, absent keys included, in their encoded form, so that Get
 // and the read half of Merge usually cost a hash lookup instead of a walk of
-// pebble's memtable skiplist. It never holds anything pebble does not: every
+// pebble's memtable skiplist. Each of its shards indexes its entries with an
+// open-addressing table of its own (table.go) rather than a Go map, for the
+// cache misses a map's own structure costs. It never holds anything pebble does not: every
 // change to a data record (Merge, expiry, FlushDB, FlushAll) updates or
 // clears it under the same per-key lock, after pebble has the change. Writing
 // to the data key space other than through these methods would make it stale.
