@@ -175,16 +175,14 @@ func (c *recordCache) put(h uint64, kr []byte, klen int) {
 	if len(sh.held) > 0 {
 		delete(sh.held, h)
 	}
-	e, ok := sh.m.get(h)
-	if ok && !bytes.Equal(e.key(), kr[:klen]) {
-		c.incomplete() // another key with the same hash: it is displaced
-	}
-	if ok {
-		sh.bytes += int64(len(kr) - len(e.kr))
+	if old, ok := sh.m.set(h, cacheEntry{kr: kr, klen: uint32(klen)}); ok {
+		if !bytes.Equal(old.key(), kr[:klen]) {
+			c.incomplete() // another key with the same hash: it is displaced
+		}
+		sh.bytes += int64(len(kr) - len(old.kr))
 	} else {
 		sh.bytes += size
 	}
-	sh.m.set(h, cacheEntry{kr: kr, klen: uint32(klen)})
 	if sh.bytes > c.maxShard {
 		c.incomplete() // before any live entry goes
 		sh.evict(c.maxShard - c.maxShard/8)

@@ -58,8 +58,9 @@ func (t *entryTable) get(h uint64) (cacheEntry, bool) {
 	return cacheEntry{}, false
 }
 
-// set makes e h's entry. e.kr must not be nil.
-func (t *entryTable) set(h uint64, e cacheEntry) {
+// set makes e h's entry and returns the one it replaced, if any, in the
+// same probe. e.kr must not be nil.
+func (t *entryTable) set(h uint64, e cacheEntry) (old cacheEntry, replaced bool) {
 	if len(t.slots) == 0 {
 		t.grow()
 	}
@@ -67,18 +68,17 @@ func (t *entryTable) set(h uint64, e cacheEntry) {
 	for i := t.home(h); ; i = (i + 1) & mask {
 		s := &t.slots[i]
 		if s.h == h && s.e.kr != nil {
-			s.e = e // an overwrite, the common SET: never a reason to grow
-			return
+			old, s.e = s.e, e // an overwrite, the common SET: never a reason to grow
+			return old, true
 		}
 		if s.e.kr == nil {
 			if (t.n+1)*4 > len(t.slots)*3 { // over three quarters full
 				t.grow()
-				t.set(h, e)
-				return
+				return t.set(h, e)
 			}
 			*s = tableSlot{h: h, e: e}
 			t.n++
-			return
+			return cacheEntry{}, false
 		}
 	}
 }

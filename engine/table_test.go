@@ -37,7 +37,10 @@ func TestEntryTableMatchesMap(t *testing.T) {
 			case op < 600:
 				h := hash()
 				e := entry(h)
-				tab.set(h, e)
+				old, ok := tab.set(h, e)
+				if want, wok := model[h]; ok != wok || (ok && &old.kr[0] != &want.kr[0]) {
+					t.Fatalf("seed %d step %d: set(%d) replaced %v, %v; want %v, %v", seed, step, h, old, ok, want, wok)
+				}
 				model[h] = e
 			case op < 800:
 				h := hash()
