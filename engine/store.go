@@ -444,13 +444,40 @@ func (s *Store) CachedRecord(db int, key []byte) (rec []byte, ok bool) {
 // cache's, see Get, and so is kr, which must not be modified. The key's
 // stripe lock must be held.
 func (s *Store) load(db int, key []byte, h uint64, k []byte) (sib version.Siblings, kr []byte, err error) {
-	if kr, ok, _ := s.cache.lookup(h, k); ok {
-		if len(kr) == len(k) {
+	if kr, ok := s.cachedRecord(h, k); ok {
+		if kr == nil {
 			return nil, nil, nil
 		}
 		sib, err := s.decode(db, key, kr[len(k):])
 		return sib, kr, err
 	}
+	return s.readRecord(db, key, h, k)
+}
+
+// loadRecord is load without the decoding, for a caller that reads the
+// record itself: k followed by the record (nil: absent), the cache's bytes.
+func (s *Store) loadRecord(db int, key []byte, h uint64, k []byte) ([]byte, error) {
+	if kr, ok := s.cachedRecord(h, k); ok {
+		return kr, nil
+	}
+	_, kr, err := s.readRecord(db, key, h, k)
+	return kr, err
+}
+
+// cachedRecord is the cache's entry for pebble key k: k followed by its
+// record, nil for a key known to be absent; false on a miss.
+func (s *Store) cachedRecord(h uint64, k []byte) ([]byte, bool) {
+	kr, ok, _ := s.cache.lookup(h, k)
+	if !ok || len(kr) == len(k) {
+		return nil, ok
+	}
+	return kr, true
+}
+
+// readRecord is load of a key the cache missed: known absent, or read from
+// pebble, decoded (so that the cache only ever holds records that decode)
+// and cached.
+func (s *Store) readRecord(db int, key []byte, h uint64, k []byte) (sib version.Siblings, kr []byte, err error) {
 	if s.cache.knownAbsent() {
 		return nil, nil, nil
 	}
@@ -472,19 +499,6 @@ func (s *Store) load(db int, key []byte, h uint64, k []byte) (sib version.Siblin
 	}
 	s.cache.put(h, kr, len(k))
 	return sib, kr, nil
-}
-
-// loadRecord is load without the decoding, for a caller that reads the
-// record itself: k followed by the record (nil: absent), the cache's bytes.
-func (s *Store) loadRecord(db int, key []byte, h uint64, k []byte) ([]byte, error) {
-	if kr, ok, _ := s.cache.lookup(h, k); ok {
-		if len(kr) == len(k) {
-			return nil, nil
-		}
-		return kr, nil
-	}
-	_, kr, err := s.load(db, key, h, k) // decodes a record read from pebble before caching it
-	return kr, err
 }
 
 // decode decodes a cached record (empty: absent). The result aliases rec,
