@@ -34,11 +34,11 @@ func (s *Store) UpdateMany(db int, keys [][]byte, fn func(i int, cur version.Sib
 // stored clock (or, for a key repeated earlier in keys, the earlier entry's)
 // incremented at vers[i].Writer; base is stamp(), called with every key
 // locked, before the first version is built (once, unless keys is empty or
-// the call fails before that). So it is UpdateMany with an fn returning Siblings{v}, v so
-// made, and stores the same bytes, but a key whose record is cached and of
-// one version (most keys) costs no decoding of it onto the heap nor a new
-// clock there (version.Decoder.AppendSuccessor): that was over a tenth of a
-// pipelined SET's CPU. Neither keys nor vers is modified or kept after the
+// the call fails before that). So it is UpdateMany with an fn returning
+// Siblings{v}, v so made, and stores the same bytes, but a key whose record
+// is cached and of one version (most keys) costs no decoding of it onto the
+// heap nor a new clock there (version.Decoder.AppendSuccessor): that was
+// over a tenth of a pipelined SET's CPU. Neither keys nor vers is modified or kept after the
 // call. If recs is not nil (it has len(keys) elements), a successful call
 // sets recs[i] to the record entry i wrote, bytes the caller must not
 // modify: a caller that must send the versions elsewhere decodes them.
@@ -47,7 +47,7 @@ func (s *Store) SupersedeMany(db int, keys [][]byte, vers []version.Version, sta
 		return fmt.Errorf("engine: SupersedeMany of %d keys with %d versions and %d records", len(keys), len(vers), len(recs))
 	}
 	var base version.HLC
-	err := s.updateMany(db, keys, func(i int, e *manyEntry) error {
+	return s.updateMany(db, keys, func(i int, e *manyEntry) error {
 		if i == 0 {
 			base = stamp()
 		}
@@ -67,7 +67,6 @@ func (s *Store) SupersedeMany(db int, keys [][]byte, vers []version.Version, sta
 			return version.Siblings{v}, nil
 		})
 	}, recs)
-	return err
 }
 
 // mergeEntry is UpdateMany's way with entry i: decode what it holds, merge
@@ -81,18 +80,13 @@ func (s *Store) mergeEntry(db int, e *manyEntry, i int, fn func(i int, cur versi
 	if err != nil {
 		return err
 	}
-	if err := checkSiblings(in); err != nil {
+	merged, changed, err := s.merge(db, e.key, old, in)
+	if err != nil {
 		return err
 	}
-	merged := version.Merge(old, in)
-	if len(merged) == len(old) && merged.Equal(old) {
-		s.stats.mergesUnchanged.Add(1)
+	if !changed {
 		e.kr = e.oldKR
 		return nil
-	}
-	if len(merged) > version.MaxSiblings {
-		return fmt.Errorf("%w: merge of db %d key %q gives %d siblings (max %d)",
-			ErrInvalidSiblings, db, e.key, len(merged), version.MaxSiblings)
 	}
 	// The key and the record in one exactly sized buffer, for the cache
 	// (e.k has no room after the key).

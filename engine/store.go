@@ -557,17 +557,9 @@ func (s *Store) Update(db int, key []byte, fn func(cur version.Siblings) (versio
 	if err != nil {
 		return nil, err
 	}
-	if err := checkSiblings(in); err != nil {
-		return nil, err
-	}
-	merged := version.Merge(old, in)
-	if len(merged) == len(old) && merged.Equal(old) {
-		s.stats.mergesUnchanged.Add(1)
-		return old, nil
-	}
-	if len(merged) > version.MaxSiblings {
-		return nil, fmt.Errorf("%w: merge of db %d key %q gives %d siblings (max %d)",
-			ErrInvalidSiblings, db, key, len(merged), version.MaxSiblings)
+	merged, changed, err := s.merge(db, key, old, in)
+	if err != nil || !changed {
+		return merged, err
 	}
 	// A fresh buffer, exactly sized, of the key and the record (AppendBinary
 	// finds no room after the key): after the write it becomes the cache's.
@@ -582,6 +574,25 @@ func (s *Store) Update(db int, key []byte, fn func(cur version.Siblings) (versio
 	s.digests.replaceKeyed(kb.b, oldKR, kr)
 	s.stats.recordsWritten.Add(1)
 	return merged, nil
+}
+
+// merge is the merge step of Update and UpdateMany: in, checked, merged
+// with old. changed is false, and merged is old, when the merge leaves old
+// as it was, which then needs no write.
+func (s *Store) merge(db int, key []byte, old, in version.Siblings) (merged version.Siblings, changed bool, err error) {
+	if err := checkSiblings(in); err != nil {
+		return nil, false, err
+	}
+	merged = version.Merge(old, in)
+	if len(merged) == len(old) && merged.Equal(old) {
+		s.stats.mergesUnchanged.Add(1)
+		return old, false, nil
+	}
+	if len(merged) > version.MaxSiblings {
+		return nil, false, fmt.Errorf("%w: merge of db %d key %q gives %d siblings (max %d)",
+			ErrInvalidSiblings, db, key, len(merged), version.MaxSiblings)
+	}
+	return merged, true, nil
 }
 
 // ScanSlot calls fn for every record of db in slot, in key order, starting
