@@ -240,21 +240,7 @@ func (c *Coordinator) startSet(ctx context.Context, topo *Topology, p *plan, db 
 		bb := c.blindBatch(1)
 		bb.keys = append(bb.keys, key)
 		bb.vers[0] = c.blindVersion(v)
-		err := ss.SupersedeMany(db, bb.keys, bb.vers, bb.stamp, bb.recs)
-		rec := bb.recs[0]
-		c.recycleBlind(bb)
-		if err != nil || c.alone(c.topology()) {
-			pw.err = err
-			return
-		}
-		// The node joined a ring meanwhile: the other replicas get the
-		// version too, as they would have below.
-		nv, err := c.ids.Decode(rec)
-		if err != nil {
-			pw.err = fmt.Errorf("coordinator: the record just written: %w", err)
-			return
-		}
-		c.startWriteReplicas(ctx, db, key, nv, true, nil, pw)
+		pw.err = c.supersede(ctx, ss, db, bb)
 		return
 	}
 	// A replica of the key: build the version from the local copy and store
@@ -302,21 +288,28 @@ func (c *Coordinator) SetMany(ctx context.Context, db int, keys [][]byte, vals [
 		return nil
 	}
 	bb := c.blindBatch(len(keys))
+	bb.keys = append(bb.keys, keys...)
 	for i := range vals {
 		bb.vers[i] = c.blindVersion(vals[i])
 	}
-	// SupersedeMany takes the batch's readings with every key locked, so
-	// that they follow those of every write the locks waited for, and key
-	// i gets the i-th (HLC readings are consecutive integers).
-	err := ss.SupersedeMany(db, keys, bb.vers, bb.stamp, bb.recs)
+	return c.supersede(ctx, ss, db, bb)
+}
+
+// supersede stores bb's versions of its keys through ss, on a node alone
+// in its ring, and recycles bb. SupersedeMany takes the batch's readings
+// with every key locked, so that they follow those of every write the
+// locks waited for, and key i gets the i-th (HLC readings are consecutive
+// integers). If the node joined a ring while the batch was being written,
+// the keys' other replicas must get the versions too, as a Set on the ring
+// would have sent them (a joining node may already have pulled these
+// slots): supersede sends them the records written and waits for them as
+// Set does.
+func (c *Coordinator) supersede(ctx context.Context, ss supersedeStore, db int, bb *blindBatch) error {
 	defer c.recycleBlind(bb)
-	if err != nil || c.alone(c.topology()) {
+	if err := ss.SupersedeMany(db, bb.keys, bb.vers, bb.stamp, bb.recs); err != nil || c.alone(c.topology()) {
 		return err
 	}
-	// The node joined a ring while the batch was being written: the keys'
-	// other replicas must get the versions too, as Set would have sent
-	// them (a joining node may already have pulled these slots).
-	for i, key := range keys {
+	for i, key := range bb.keys {
 		nv, err := c.ids.Decode(bb.recs[i])
 		if err != nil {
 			return fmt.Errorf("coordinator: the record just written: %w", err)
@@ -339,9 +332,8 @@ type supersedeStore interface {
 }
 
 // blindBatch is the memory of a SupersedeMany call, recycled so that a SET
-// allocates nothing but its record: keys (startSet's one), vers, recs and
-// a stamp func issuing n readings (nextTimestamps), made once per
-// blindBatch.
+// allocates nothing but its record: keys, vers, recs and a stamp func
+// issuing n readings (nextTimestamps), made once per blindBatch.
 type blindBatch struct {
 	keys  [][]byte
 	vers  []version.Version
@@ -374,7 +366,7 @@ func (c *Coordinator) recycleBlind(bb *blindBatch) {
 	clear(bb.keys)
 	clear(bb.vers)
 	clear(bb.recs)
-	if cap(bb.vers) <= maxKeptBlind && cap(bb.recs) <= maxKeptBlind {
+	if max(cap(bb.keys), cap(bb.vers), cap(bb.recs)) <= maxKeptBlind {
 		c.blind.Put(bb)
 	}
 }
