@@ -86,11 +86,11 @@ type expireTask struct {
 // expireCycle examines up to ExpireBudget records, continuing from where the
 // previous cycle stopped and wrapping around at the end of the data, so that
 // successive cycles walk, in turn, every slot of a database that holds a
-// mortal record (every slot while the counts are broken). In each record it turns expired
-// values into tombstones that keep their clocks (a replica's copy of the
-// value, same clock, then loses to the tombstone and older ones are
-// dominated, so nothing is resurrected) and removes records all
-// of whose versions have been dead for TombstoneGrace. It reads through an
+// mortal record (every slot while the counts are broken). In each record it
+// turns expired values into tombstones that keep their clocks (a replica's
+// copy of the value, same clock, then loses to the tombstone and older ones
+// are dominated, so nothing is resurrected) and removes records all of
+// whose versions have been dead for TombstoneGrace. It reads through an
 // iterator without locks and then applies each action under the key's lock,
 // only if the record is still exactly as examined.
 //
@@ -111,9 +111,9 @@ func (s *Store) expireCycle() (passEnded, idle bool) {
 // do. Expired values are invisible to reads at once, so the walk only
 // reclaims space, and a store with TTLs none of which has expired would
 // otherwise decode ExpireBudget records every cycle: ~4% of a node's CPU in
-// profiles under load, when the walk read every record. Like Redis's active expiry, the effort
-// follows what is found: the first cycle that finds work walks at full
-// speed again.
+// profiles under load, when the walk read every record. Like Redis's active
+// expiry, the effort follows what is found: the first cycle that finds work
+// walks at full speed again.
 const idleExpireDivisor = 16
 
 // examineForExpiry is the reading half of a cycle: it examines up to

@@ -258,6 +258,10 @@ func appendStr(b []byte, s string) []byte {
 	return append(b, s...)
 }
 
+// knownFormat reports whether a record's first byte is a format Decode
+// reads.
+func knownFormat(f byte) bool { return f == recordFormat || f == recordFormatV1 }
+
 // Outdated reports whether rec is a record in a format AppendBinary no
 // longer writes. It decodes as any other; a store rewrites it, so that
 // replicas holding equal sets hold equal bytes (anti-entropy compares
@@ -275,7 +279,7 @@ func Decode(b []byte) (Siblings, error) { return decodeRecord(b, nil) }
 func decodeRecord(b []byte, ids *Decoder) (Siblings, error) {
 	d := reader{b: b, ids: ids}
 	format := d.byte()
-	if format != recordFormat && format != recordFormatV1 {
+	if !knownFormat(format) {
 		return nil, errFormat
 	}
 	n := d.uvarint()

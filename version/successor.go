@@ -31,7 +31,7 @@ func (d *Decoder) AppendSuccessor(b, old []byte, v Version) (out []byte, prev Ve
 	if len(old) > 0 {
 		r := reader{b: old, ids: d}
 		format := r.byte()
-		if (format != recordFormat && format != recordFormatV1) || r.uvarint() != 1 {
+		if !knownFormat(format) || r.uvarint() != 1 {
 			return b, Version{}, false
 		}
 		prev, k = r.version(format, &held)
